@@ -1,0 +1,25 @@
+# The two set-up commands in the README are `make demo` and `make test`; both refresh .venv/.
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv demo test lint unit integration
+
+venv:
+	@scripts/venv.sh
+
+demo: venv
+	$(BIN)/tritonkit demo
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy -p tritonkit
+
+test: venv lint
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: venv
+	$(BIN)/pytest tests/integration

@@ -1,0 +1,82 @@
+"""Triton Python-backend model: encoded images in, the classifier's pixel tensor out.
+
+Copied with ``imaging.py`` into a model version folder; the stub imports both as top-level
+modules, so nothing here may import tritonkit. Everything comes from the model config:
+
+- ``parameters``: the :class:`imaging.ImageSpec` (keys ``imaging.PARAMETER_KEYS``);
+- input ``IMAGE`` (TYPE_STRING, dims [1]) with ``max_batch_size > 0``, so a request carries
+  ``[b, 1]`` encoded images;
+- output ``PIXELS``, dims ``ImageSpec.shape`` and the data type of ``ImageSpec.dtype``.
+
+A request with any undecodable image fails alone (INVALID_ARG, "image <i>: <why>"); the other
+requests of the dynamic batch are answered normally.
+"""
+
+import json
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+from imaging import PREPROCESSOR_INPUT, PREPROCESSOR_OUTPUT, ImageSpec, preprocess_batch
+
+
+def _error_response(message):
+    code = getattr(pb_utils.TritonError, "INVALID_ARG", None)
+    error = pb_utils.TritonError(message) if code is None else pb_utils.TritonError(message, code)
+    return pb_utils.InferenceResponse(output_tensors=[], error=error)
+
+
+class TritonPythonModel:
+    """Decodes, resizes and scales every image of every request with :mod:`imaging`."""
+
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        name = config.get("name", "preprocessor")
+        params = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
+        try:
+            self._spec = ImageSpec.from_parameters(params)
+        except ValueError as exc:
+            raise ValueError(f"{name}: bad image parameters in config.pbtxt: {exc}") from None
+
+        if int(config.get("max_batch_size", 0)) < 1:
+            raise ValueError(f"{name}: the preprocessor needs max_batch_size > 0")
+        input_config = pb_utils.get_input_config_by_name(config, PREPROCESSOR_INPUT)
+        if input_config is None or input_config.get("data_type") != "TYPE_STRING":
+            raise ValueError(f"{name}: config needs a TYPE_STRING input {PREPROCESSOR_INPUT!r}")
+        if [int(dim) for dim in input_config.get("dims", [])] != [1]:
+            raise ValueError(f"{name}: input {PREPROCESSOR_INPUT!r} must have dims [1]")
+
+        output_config = pb_utils.get_output_config_by_name(config, PREPROCESSOR_OUTPUT)
+        if output_config is None:
+            raise ValueError(f"{name}: config has no output {PREPROCESSOR_OUTPUT!r}")
+        output_dtype = np.dtype(pb_utils.triton_string_to_numpy(output_config["data_type"]))
+        if output_dtype != np.dtype(self._spec.dtype):
+            raise ValueError(
+                f"{name}: output {PREPROCESSOR_OUTPUT!r} is {output_config['data_type']} "
+                f"but the image parameters say dtype {self._spec.dtype}"
+            )
+        dims = [int(dim) for dim in output_config.get("dims", [])]
+        if dims != list(self._spec.shape):
+            raise ValueError(
+                f"{name}: output {PREPROCESSOR_OUTPUT!r} has dims {dims} "
+                f"but the image parameters give shape {list(self._spec.shape)}"
+            )
+
+    def execute(self, requests):
+        return [self._answer(request) for request in requests]
+
+    def _answer(self, request):
+        try:
+            tensor = pb_utils.get_input_tensor_by_name(request, PREPROCESSOR_INPUT)
+            if tensor is None:
+                return _error_response(f"missing input {PREPROCESSOR_INPUT!r}")
+            images = tensor.as_numpy().reshape(-1)
+            pixels, errors = preprocess_batch(images, self._spec)
+            problems = [f"image {index}: {error}" for index, error in enumerate(errors) if error is not None]
+            if problems:
+                return _error_response("; ".join(problems))
+            return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(PREPROCESSOR_OUTPUT, pixels)])
+        except Exception as exc:  # a bug must fail this request, not the whole batch
+            return _error_response(f"preprocessing failed: {type(exc).__name__}: {exc}")
+
+    def finalize(self):
+        pass

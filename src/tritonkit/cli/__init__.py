@@ -1,0 +1,39 @@
+"""The ``tritonkit`` command line: thin commands over the libraries."""
+
+from __future__ import annotations
+
+import typer
+
+from . import _build_repo, _demo, _serve
+
+app = typer.Typer(
+    name="tritonkit",
+    help="From a trained image classifier to a served NVIDIA Triton model repository, and back.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("build-repo")(_build_repo.build_repo)
+app.command("serve")(_serve.serve)
+app.command("demo")(_demo.demo)
+
+
+@app.command("version")
+def version() -> None:
+    """Print tritonkit's version."""
+    import tritonkit
+
+    typer.echo(tritonkit.__version__)
+
+
+def main() -> None:
+    """Entry point of the ``tritonkit`` console script."""
+    app()
+
+
+def build_repo_main() -> None:
+    """Entry point of the ``build-repo`` console script (same as ``tritonkit build-repo``)."""
+    typer.run(_build_repo.build_repo)
+
+
+__all__ = ["app", "build_repo_main", "main"]

@@ -1,0 +1,253 @@
+"""The embedded Triton: the ``tritonserver`` that nvidia-pytriton ships, run as a child process."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from ._distribution import TritonDistribution, locate_distribution
+from ._errors import ServerError, ServerStartError
+from ._ports import ensure_ports_free
+
+ModelControlMode = Literal["none", "poll", "explicit"]
+MODEL_CONTROL_MODES: tuple[str, ...] = ("none", "poll", "explicit")
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How to run the embedded server. Binds to loopback unless ``host`` says otherwise."""
+
+    repository: Path
+    host: str = "127.0.0.1"
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    model_control_mode: str = "none"
+    poll_interval_s: int = 2
+    load_models: tuple[str, ...] = ()
+    log_verbose: int = 0
+    exit_timeout_s: int = 10
+    log_file: Path | None = None
+    extra_args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.model_control_mode not in MODEL_CONTROL_MODES:
+            raise ValueError(
+                f"model control mode must be one of {', '.join(MODEL_CONTROL_MODES)}, "
+                f"got {self.model_control_mode!r}"
+            )
+        if self.load_models and self.model_control_mode != "explicit":
+            raise ValueError("load_models only applies to model_control_mode='explicit'")
+
+
+class EmbeddedServer:
+    """Start, watch and stop one tritonserver process on a model repository.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. Stopping always ends the
+    whole process group (backend stubs included) and removes the Python backend's shared-memory
+    regions, however the server ended.
+    """
+
+    def __init__(self, options: ServerOptions, distribution: TritonDistribution | None = None) -> None:
+        self.options = options
+        self._distribution = distribution
+        self._process: subprocess.Popen[bytes] | None = None
+        self._shm_prefix = f"tritonkit_{os.getpid()}_{uuid.uuid4().hex[:8]}_"
+        self._log_path: Path | None = options.log_file
+        self._owns_log = options.log_file is None
+
+    # -- addresses -------------------------------------------------------------------------
+    @property
+    def _client_host(self) -> str:
+        return "127.0.0.1" if self.options.host in ("0.0.0.0", "") else self.options.host
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self._client_host}:{self.options.http_port}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"grpc://{self._client_host}:{self.options.grpc_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self._client_host}:{self.options.metrics_port}/metrics"
+
+    @property
+    def log_path(self) -> Path | None:
+        """The file that receives tritonserver's output."""
+        return self._log_path
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def log_text(self) -> str:
+        """Everything tritonserver has written so far."""
+        if self._log_path is None or not self._log_path.exists():
+            return ""
+        return self._log_path.read_text(errors="replace")
+
+    def command(self) -> list[str]:
+        """The tritonserver command line this server runs."""
+        dist = self._dist()
+        opts = self.options
+        cmd = [
+            str(dist.binary),
+            f"--model-repository={opts.repository}",
+            f"--backend-directory={dist.backend_dir}",
+            f"--backend-config=python,shm-region-prefix-name={self._shm_prefix}",
+            f"--http-address={opts.host}",
+            f"--http-port={opts.http_port}",
+            f"--grpc-address={opts.host}",
+            f"--grpc-port={opts.grpc_port}",
+            f"--metrics-address={opts.host}",
+            f"--metrics-port={opts.metrics_port}",
+            "--allow-gpu-metrics=false",
+            f"--model-control-mode={opts.model_control_mode}",
+            f"--exit-timeout-secs={opts.exit_timeout_s}",
+            f"--log-verbose={opts.log_verbose}",
+        ]
+        if opts.model_control_mode == "poll":
+            cmd.append(f"--repository-poll-secs={opts.poll_interval_s}")
+        cmd += [f"--load-model={name}" for name in opts.load_models]
+        cmd += list(opts.extra_args)
+        return cmd
+
+    def environment(self) -> dict[str, str]:
+        """Environment for tritonserver: its libraries, and this Python first on PATH.
+
+        The backend stub embeds libpython and finds its ``site-packages`` through the ``python3``
+        it meets first on PATH, so the virtualenv running tritonkit must come first.
+        """
+        dist = self._dist()
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(dist.libs), env.get("LD_LIBRARY_PATH")]))
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        # A __pycache__ written by the stub next to model.py looks like a repository change to a
+        # polling server and reloads the model once; sources are byte-compiled at publish time.
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.update(self.options.env)
+        return env
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self, timeout_s: float = 120.0) -> None:
+        """Start tritonserver and return once it reports ready; raise :class:`ServerStartError`."""
+        if self.is_running():
+            raise ServerError("the server is already running")
+        repo = self.options.repository
+        if not Path(repo).is_dir():
+            raise ServerStartError(
+                f"model repository {repo} does not exist: build one with `tritonkit build-repo` "
+                "or pass --repo"
+            )
+        opts = self.options
+        ensure_ports_free(
+            opts.host, {"http": opts.http_port, "grpc": opts.grpc_port, "metrics": opts.metrics_port}
+        )
+        if self._log_path is None:
+            fd, name = tempfile.mkstemp(prefix="tritonserver-", suffix=".log")
+            os.close(fd)
+            self._log_path = Path(name)
+        log = open(self._log_path, "ab")
+        try:
+            self._process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
+                start_new_session=True,  # one process group: server + stubs, killed together
+            )
+        finally:
+            log.close()
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        url = f"{self.http_url}/v2/health/ready"
+        while True:
+            assert self._process is not None
+            code = self._process.poll()
+            if code is not None:
+                raise ServerStartError(f"tritonserver exited with code {code} while starting", self._tail())
+            try:
+                with urllib.request.urlopen(url, timeout=1.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            if time.monotonic() >= deadline:
+                raise ServerStartError(f"tritonserver was not ready after {timeout_s:.0f} s", self._tail())
+            time.sleep(0.1)
+
+    def _tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def wait(self) -> int:
+        """Block until tritonserver exits; return its exit code."""
+        if self._process is None:
+            raise ServerError("the server was never started")
+        return self._process.wait()
+
+    def stop(self, timeout_s: float | None = None) -> int | None:
+        """Stop the server: SIGTERM, a bounded wait, then SIGKILL of the whole process group."""
+        process = self._process
+        if process is None:
+            return None
+        grace = timeout_s if timeout_s is not None else self.options.exit_timeout_s + 5
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pass
+        # Stubs outlive a killed server and a hung stub outlives SIGTERM: end the group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        code = process.wait()
+        self._remove_shared_memory()
+        self._process = None
+        return code
+
+    def _remove_shared_memory(self) -> None:
+        for path in glob.glob(f"/dev/shm/{self._shm_prefix}*"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+    def _dist(self) -> TritonDistribution:
+        if self._distribution is None:
+            self._distribution = locate_distribution()
+        return self._distribution
+
+    def __enter__(self) -> EmbeddedServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,128 @@
+"""`tritonkit serve` as a user runs it: ready line, endpoints, clean stop on SIGTERM and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import tritonclient.http as httpclient
+
+from tritonkit.repository import BuildResult
+from tritonkit.server import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _tritonkit() -> str:
+    return str(Path(sys.executable).parent / "tritonkit")
+
+
+def _shm_files(pid: int) -> set[str]:
+    """Shared-memory regions of the backend stubs of the server started by process ``pid``."""
+    return {name for name in os.listdir("/dev/shm") if name.startswith(f"tritonkit_{pid}_")}
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_serve_reports_ready_and_stops_cleanly(built_repo: BuildResult, how: signal.Signals) -> None:
+    http_port = free_port()
+    process = subprocess.Popen(
+        [
+            _tritonkit(),
+            "serve",
+            "--repo",
+            str(built_repo.repository),
+            "--http-port",
+            str(http_port),
+            "--grpc-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        assert process.stdout is not None
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        output = "".join(lines)
+        assert "Triton is ready" in output, output
+        assert f"http://127.0.0.1:{http_port}" in output
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{http_port}")
+        assert client.is_model_ready("shapes")
+        assert _shm_files(process.pid)  # the stubs' shared memory exists while serving
+
+        process.send_signal(how)
+        assert process.wait(timeout=60) == 0
+        assert "Stopping Triton" in process.stdout.read()
+        time.sleep(0.5)
+        assert not _group_alive(process.pid), "tritonserver or a backend stub outlived serve"
+        assert _shm_files(process.pid) == set()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def test_serve_refuses_a_taken_port_with_a_clear_error(built_repo: BuildResult) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [
+                _tritonkit(),
+                "serve",
+                "--repo",
+                str(built_repo.repository),
+                "--http-port",
+                str(port),
+                "--grpc-port",
+                str(free_port()),
+                "--metrics-port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port} (http)" in result.stderr and "--http-port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_missing_repository(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [_tritonkit(), "serve", "--repo", str(tmp_path / "nope"), "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr and "build-repo" in result.stderr
