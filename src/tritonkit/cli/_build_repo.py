@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -75,12 +75,24 @@ def build_repo(
     parity_atol: Annotated[
         float | None, typer.Option(help="Largest accepted |source - ONNX| difference.")
     ] = None,
+    device: Annotated[str, typer.Option(help="cpu or gpu: where classifier instances run.")] = "cpu",
+    max_image_bytes: Annotated[
+        int | None, typer.Option(help="Largest encoded image the preprocessor accepts, in bytes.")
+    ] = None,
+    max_image_pixels: Annotated[
+        int | None, typer.Option(help="Largest image the preprocessor decodes, in pixels (bomb guard).")
+    ] = None,
 ) -> None:
     """Build (or add a version to) a Triton model repository from a trained model."""
     with domain_errors():
         from tritonkit.repository import BuildOptions, build_repository
 
-        extra = {"parity_atol": parity_atol} if parity_atol is not None else {}
+        given = {
+            "parity_atol": parity_atol,
+            "max_image_bytes": max_image_bytes,
+            "max_image_pixels": max_image_pixels,
+        }
+        extra: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
         options = BuildOptions(
             name=name,
             repository=repo,
@@ -97,6 +109,7 @@ def build_repo(
             keep=keep,
             samples=_expand_samples(samples or []),
             opset=opset,
+            device=device,
             **extra,
         )
         with Progress(

@@ -7,6 +7,7 @@ staged beside the repository and published (see :mod:`._publish`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -31,6 +32,8 @@ from tritonkit.converters import (
     require_parity,
 )
 from tritonkit.custom_backends import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
     ONNX_CLASSIFIER_DIR,
     PREPROCESSOR_DIR,
     PREPROCESSOR_INPUT,
@@ -63,6 +66,7 @@ from ._publish import (
 )
 
 TARGETS: tuple[str, ...] = ("embedded", "triton")
+DEVICES: tuple[str, ...] = ("cpu", "gpu")
 SCALING_CHOICES: tuple[str, ...] = ("auto", "inception", "vgg", "unit", "none")
 MANIFEST_FILENAME = "tritonkit.json"
 BUILD_STEPS: tuple[str, ...] = ("load", "convert", "parity", "publish")
@@ -88,6 +92,9 @@ class BuildOptions:
     samples: tuple[Path, ...] = ()
     opset: int | None = None
     parity_atol: float = DEFAULT_PARITY_ATOL
+    device: str = "cpu"
+    max_image_bytes: int = DEFAULT_MAX_BYTES
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
         validate_model_name(self.name)
@@ -97,6 +104,10 @@ class BuildOptions:
             raise BuildOptionsError(
                 f"--scaling must be one of {', '.join(SCALING_CHOICES)}, got {self.scaling!r}"
             )
+        if self.device not in DEVICES:
+            raise BuildOptionsError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.max_image_bytes < 1 or self.max_image_pixels < 1:
+            raise BuildOptionsError("--max-image-bytes and --max-image-pixels must be positive")
         if self.keep is not None and self.keep < 1:
             raise BuildOptionsError(f"--keep must be at least 1 (the version just built), got {self.keep}")
         if self.parity_atol <= 0:
@@ -168,6 +179,8 @@ def build_repository(
                 layout=image.layout,
                 scaling=scaling,
                 dtype=image.dtype,
+                max_bytes=options.max_image_bytes,
+                max_pixels=options.max_image_pixels,
             )
         num_classes = _num_classes(signature)
         if labels is not None:
@@ -302,6 +315,7 @@ def _staged_models(
         max_queue_delay_us=options.max_queue_delay_us,
         preferred_batch_sizes=options.preferred_batch_sizes,
         instances=options.instances or layout.classifier_instances,
+        kind="KIND_GPU" if options.device == "gpu" else "KIND_CPU",
     )
     threads = options.intra_op_threads or layout.intra_op_threads
     if options.target == "embedded":
@@ -349,7 +363,7 @@ def _staged_models(
                 preprocess_config(
                     preprocess,
                     pixels,
-                    scheduling,
+                    dataclasses.replace(scheduling, kind="KIND_CPU"),  # Pillow decodes on the CPU
                     instances=options.preprocess_instances or layout.preprocess_instances,
                     parameters=spec.to_parameters(),
                     input_name=PREPROCESSOR_INPUT,

@@ -1,0 +1,133 @@
+"""`tritonkit build-repo` as a user types it: a summary on success, one red sentence on failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from testsupport import make_onnx_classifier
+from tritonkit.cli import app
+from tritonkit.demo import write_shape_images
+from tritonkit.repository import existing_versions, parse_config
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def onnx_model(tmp_path: Path) -> Path:
+    return make_onnx_classifier(tmp_path / "tiny.onnx")
+
+
+def test_build_repo_prints_a_summary_with_versions_paths_and_parity(tmp_path: Path, onnx_model: Path) -> None:
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\nc\nd\n")
+    samples = tmp_path / "samples"
+    write_shape_images(samples, per_class=1)
+    repo = tmp_path / "repo"
+    result = runner.invoke(
+        app,
+        [
+            "build-repo",
+            str(onnx_model),
+            "--name",
+            "tiny",
+            "--repo",
+            str(repo),
+            "--labels",
+            str(labels),
+            "--samples",
+            str(samples),
+            "--preferred-batch-sizes",
+            "4,8",
+            "--max-queue-delay-us",
+            "100",
+            "--instances",
+            "2",
+            "--max-image-pixels",
+            "1000000",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "tiny version 1" in result.output
+    assert "parity passed on 8 samples" in result.output
+    assert "tritonkit serve --repo" in result.output
+    classifier = parse_config((repo / "tiny_classifier" / "config.pbtxt").read_text())
+    assert list(classifier.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert classifier.instance_group[0].count == 2
+    preprocess = parse_config((repo / "tiny_preprocess" / "config.pbtxt").read_text())
+    assert preprocess.parameters["max_pixels"].string_value == "1000000"
+    import json
+
+    manifest = json.loads((repo / "tiny" / "1" / "tritonkit.json").read_text())
+    assert manifest["parity"]["samples"] == 4 + 4  # four shape images + four synthetic ones
+
+
+def test_gpu_device_puts_only_the_classifier_on_gpu_instances(tmp_path: Path, onnx_model: Path) -> None:
+    repo = tmp_path / "repo"
+    result = runner.invoke(
+        app,
+        [
+            "build-repo",
+            str(onnx_model),
+            "-n",
+            "tiny",
+            "--repo",
+            str(repo),
+            "--target",
+            "triton",
+            "--device",
+            "gpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "KIND_GPU" in (repo / "tiny_classifier" / "config.pbtxt").read_text()
+    assert "KIND_CPU" in (repo / "tiny_preprocess" / "config.pbtxt").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.onnx", "--name", "m"], "no such file"),
+        (["{model}", "--name", "../m"], "path separator"),
+        (["{model}", "--name", "m", "--labels", "nolabels.txt"], "does not exist"),
+        (["{model}", "--name", "m", "--scaling", "weird"], "--scaling"),
+        (["{model}", "--name", "m", "--max-batch-size", "0"], "--max-batch-size"),
+        (["{model}", "--name", "m", "--samples", "nope.jpg"], "not found"),
+    ],
+)
+def test_bad_input_is_one_red_line_exit_1_and_nothing_written(
+    tmp_path: Path, onnx_model: Path, args: list[str], message: str
+) -> None:
+    repo = tmp_path / "repo"
+    argv = ["build-repo", *[a.format(model=onnx_model) for a in args], "--repo", str(repo)]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not repo.exists() or not any(repo.iterdir())
+
+
+def test_rebuilding_through_the_cli_adds_version_2(tmp_path: Path, onnx_model: Path) -> None:
+    repo = tmp_path / "repo"
+    for expected in (1, 2):
+        result = runner.invoke(app, ["build-repo", str(onnx_model), "-n", "tiny", "--repo", str(repo)])
+        assert result.exit_code == 0, result.output
+        assert f"tiny version {expected}" in result.output
+    assert existing_versions(repo / "tiny") == [1, 2]
+
+
+def test_build_repo_console_script_is_the_same_command(tmp_path: Path, onnx_model: Path) -> None:
+    script = Path(sys.executable).parent / "build-repo"
+    repo = tmp_path / "repo"
+    result = subprocess.run(
+        [str(script), str(onnx_model), "--name", "tiny", "--repo", str(repo), "--target", "triton"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert existing_versions(repo / "tiny_classifier") == [1]
