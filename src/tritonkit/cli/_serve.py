@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
 from pathlib import Path
 from types import FrameType
@@ -34,11 +35,47 @@ def serve(
     log_verbose: Annotated[int, typer.Option(help="tritonserver verbose log level.")] = 0,
     log_file: Annotated[Path | None, typer.Option(help="Write tritonserver's log here.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to be ready.")] = 120.0,
+    admin_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRITONKIT_ADMIN_KEY",
+            help="Key that unlocks the model-repository API (header admin-key); generated if unset.",
+        ),
+    ] = None,
+    heal: Annotated[bool, typer.Option(help="Reload a model whose backend stub process died.")] = True,
+    sagemaker: Annotated[
+        bool,
+        typer.Option(
+            "--sagemaker",
+            help="Also answer SageMaker's GET /ping and POST /invocations (bound on ALL interfaces).",
+        ),
+    ] = False,
+    sagemaker_port: Annotated[
+        int, typer.Option(envvar="SAGEMAKER_BIND_TO_PORT", help="SageMaker port (with --sagemaker).")
+    ] = 8080,
+    sagemaker_model: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SAGEMAKER_TRITON_DEFAULT_MODEL_NAME",
+            help="Model that /invocations runs, e.g. the ensemble's name (with --sagemaker).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve a model repository on the embedded Triton until interrupted."""
-    with domain_errors():
-        from tritonkit.server import EmbeddedServer, ServerOptions
+    """Serve a model repository on the embedded Triton until interrupted.
 
+    Mode 'none' serves every model and never changes them; tritonkit runs Triton in EXPLICIT
+    mode with all models loaded at start so that it can reload a model whose backend process
+    crashed. In EXPLICIT mode (and so in 'none') the model-repository API is locked with an
+    admin key: without it, anyone reaching the HTTP port could upload and run a model.py.
+    """
+    with domain_errors():
+        from tritonkit.server import EmbeddedServer, HealEvent, ServerOptions
+
+        triton_mode = "explicit" if model_control_mode == "none" else model_control_mode
+        models = ("*",) if model_control_mode == "none" else tuple(load_model or ())
+        key = None
+        if triton_mode == "explicit":
+            key = admin_key or secrets.token_urlsafe(18)
         try:
             options = ServerOptions(
                 repository=repo.resolve(),
@@ -46,15 +83,29 @@ def serve(
                 http_port=http_port,
                 grpc_port=grpc_port,
                 metrics_port=metrics_port,
-                model_control_mode=model_control_mode,
+                model_control_mode=triton_mode,
                 poll_interval_s=poll_secs,
-                load_models=tuple(load_model or ()),
+                load_models=models,
                 log_verbose=log_verbose,
                 log_file=log_file,
+                admin_key=key,
+                heal=heal,
+                die_with_parent=True,
+                sagemaker_port=sagemaker_port if sagemaker else None,
+                sagemaker_default_model=_sagemaker_model(repo, sagemaker_model) if sagemaker else None,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         server = EmbeddedServer(options)
+
+        def on_heal(event: HealEvent) -> None:
+            console.print(
+                f"[yellow]backend process of {event.model} ({event.instance}) died[/]: {event.action} "
+                f"in {event.seconds:.1f} s",
+                highlight=False,
+            )
+
+        server.on_heal = on_heal
 
         def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
             raise _Stop
@@ -67,7 +118,24 @@ def serve(
             console.print(f"  HTTP     {server.http_url}", highlight=False)
             console.print(f"  gRPC     {server.grpc_url}", highlight=False)
             console.print(f"  metrics  {server.metrics_url}", highlight=False)
+            if options.sagemaker_port is not None:
+                console.print(
+                    f"  SageMaker http://0.0.0.0:{options.sagemaker_port} (/ping; /invocations runs "
+                    f"{options.sagemaker_default_model})",
+                    highlight=False,
+                )
+                console.print(
+                    f"[yellow]warning:[/] Triton binds the SageMaker port {options.sagemaker_port} on all "
+                    "interfaces, whatever --host says: keep it behind a firewall.",
+                    highlight=False,
+                )
             console.print(f"  log      {server.log_path}", highlight=False)
+            if key and not admin_key:
+                console.print(
+                    f"  admin key (model-repository API, header 'admin-key'): {key}\n"
+                    f"  export TRITONKIT_ADMIN_KEY={key} to use it with tritonkit's client",
+                    highlight=False,
+                )
             console.print("Press Ctrl-C to stop.")
             code = server.wait()
             console.print(f"[red]tritonserver exited with code {code}[/]; see {server.log_path}")
@@ -77,3 +145,17 @@ def serve(
         finally:
             server.stop()
             signal.signal(signal.SIGTERM, previous)
+
+
+def _sagemaker_model(repo: Path, name: str | None) -> str:
+    """The model SageMaker's /invocations runs: the one named, or the repository's only model."""
+    if name:
+        return name
+    models = sorted(config.parent.name for config in repo.glob("*/config.pbtxt"))
+    if len(models) == 1:
+        return models[0]
+    raise typer.BadParameter(
+        "--sagemaker needs --sagemaker-model (or SAGEMAKER_TRITON_DEFAULT_MODEL_NAME): the model "
+        f"that /invocations runs, e.g. the ensemble; {repo} holds {', '.join(models) or 'no models'}",
+        param_hint="--sagemaker-model",
+    )

@@ -5,20 +5,26 @@
 """
 
 from ._distribution import TritonDistribution, locate_distribution
-from ._embedded import MODEL_CONTROL_MODES, EmbeddedServer, ServerOptions
+from ._embedded import ADMIN_KEY_HEADER, MODEL_CONTROL_MODES, RESTRICTED_APIS, EmbeddedServer, ServerOptions
 from ._errors import PortInUseError, ServeExtraMissingError, ServerError, ServerStartError
 from ._ports import ensure_ports_free, free_port
+from ._watchdog import HealEvent, StubWatchdog, find_stubs
 
 __all__ = [
+    "ADMIN_KEY_HEADER",
     "MODEL_CONTROL_MODES",
+    "RESTRICTED_APIS",
     "EmbeddedServer",
+    "HealEvent",
     "PortInUseError",
     "ServeExtraMissingError",
     "ServerError",
     "ServerOptions",
     "ServerStartError",
+    "StubWatchdog",
     "TritonDistribution",
     "ensure_ports_free",
+    "find_stubs",
     "free_port",
     "locate_distribution",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import signal
@@ -13,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -22,9 +23,14 @@ from typing import Literal
 from ._distribution import TritonDistribution, locate_distribution
 from ._errors import ServerError, ServerStartError
 from ._ports import ensure_ports_free
+from ._watchdog import HealEvent, StubWatchdog
 
 ModelControlMode = Literal["none", "poll", "explicit"]
 MODEL_CONTROL_MODES: tuple[str, ...] = ("none", "poll", "explicit")
+# APIs that change what the server runs or reads: with them open, anyone who reaches the HTTP port
+# can upload a model.py and have the server execute it (EXPLICIT mode), or map shared memory.
+RESTRICTED_APIS: tuple[str, ...] = ("model-repository", "shared-memory", "trace", "logging")
+ADMIN_KEY_HEADER = "admin-key"
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,14 @@ class ServerOptions:
     log_verbose: int = 0
     exit_timeout_s: int = 10
     log_file: Path | None = None
+    admin_key: str | None = None
+    heal: bool = True
+    die_with_parent: bool = False
+    restricted_apis: tuple[str, ...] = RESTRICTED_APIS
+    # SageMaker's contract (GET /ping, POST /invocations) on this port. Triton binds it on all
+    # interfaces whatever ``host`` says: it has no address option for that front end.
+    sagemaker_port: int | None = None
+    sagemaker_default_model: str | None = None  # the model /invocations runs
     extra_args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
 
@@ -53,6 +67,21 @@ class ServerOptions:
             )
         if self.load_models and self.model_control_mode != "explicit":
             raise ValueError("load_models only applies to model_control_mode='explicit'")
+        if self.sagemaker_default_model and self.sagemaker_port is None:
+            raise ValueError("sagemaker_default_model only applies with a sagemaker_port")
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so a killed ``serve`` leaves no orphan.
+
+    Linux delivers it when the *thread* that forked exits, so only a long-lived main thread
+    (the CLI) should ask for it.
+    """
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedServer:
@@ -69,7 +98,8 @@ class EmbeddedServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._shm_prefix = f"tritonkit_{os.getpid()}_{uuid.uuid4().hex[:8]}_"
         self._log_path: Path | None = options.log_file
-        self._owns_log = options.log_file is None
+        self._watchdog: StubWatchdog | None = None
+        self.on_heal: Callable[[HealEvent], None] | None = None
 
     # -- addresses -------------------------------------------------------------------------
     @property
@@ -87,6 +117,12 @@ class EmbeddedServer:
     @property
     def metrics_url(self) -> str:
         return f"http://{self._client_host}:{self.options.metrics_port}/metrics"
+
+    @property
+    def sagemaker_url(self) -> str | None:
+        """The SageMaker front end (``/ping``, ``/invocations``), when enabled."""
+        port = self.options.sagemaker_port
+        return None if port is None else f"http://127.0.0.1:{port}"
 
     @property
     def log_path(self) -> Path | None:
@@ -129,6 +165,11 @@ class EmbeddedServer:
         if opts.model_control_mode == "poll":
             cmd.append(f"--repository-poll-secs={opts.poll_interval_s}")
         cmd += [f"--load-model={name}" for name in opts.load_models]
+        if opts.admin_key:
+            restriction = f"{','.join(opts.restricted_apis)}:{ADMIN_KEY_HEADER}={opts.admin_key}"
+            cmd += [f"--http-restricted-api={restriction}", f"--grpc-restricted-protocol={restriction}"]
+        if opts.sagemaker_port is not None:
+            cmd += ["--allow-sagemaker=true", f"--sagemaker-port={opts.sagemaker_port}"]
         cmd += list(opts.extra_args)
         return cmd
 
@@ -145,6 +186,8 @@ class EmbeddedServer:
         # A __pycache__ written by the stub next to model.py looks like a repository change to a
         # polling server and reloads the model once; sources are byte-compiled at publish time.
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        if self.options.sagemaker_default_model:
+            env["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] = self.options.sagemaker_default_model
         env.update(self.options.env)
         return env
 
@@ -163,6 +206,8 @@ class EmbeddedServer:
         ensure_ports_free(
             opts.host, {"http": opts.http_port, "grpc": opts.grpc_port, "metrics": opts.metrics_port}
         )
+        if opts.sagemaker_port is not None:
+            ensure_ports_free("0.0.0.0", {"sagemaker": opts.sagemaker_port})
         if self._log_path is None:
             fd, name = tempfile.mkstemp(prefix="tritonserver-", suffix=".log")
             os.close(fd)
@@ -176,14 +221,30 @@ class EmbeddedServer:
                 stderr=subprocess.STDOUT,
                 env=self.environment(),
                 start_new_session=True,  # one process group: server + stubs, killed together
+                preexec_fn=_die_with_parent if opts.die_with_parent else None,
             )
         finally:
             log.close()
         try:
             self._wait_ready(timeout_s)
+            if opts.heal and opts.model_control_mode in ("explicit", "poll"):
+                self._watchdog = StubWatchdog(
+                    self._process.pid,
+                    self.http_url,
+                    Path(opts.repository),
+                    opts.model_control_mode,
+                    headers={ADMIN_KEY_HEADER: opts.admin_key} if opts.admin_key else None,
+                    on_event=self.on_heal,
+                )
+                self._watchdog.start()
         except BaseException:
             self.stop()
             raise
+
+    @property
+    def heal_events(self) -> list[HealEvent]:
+        """What the stub watchdog has done since start (empty when healing is off)."""
+        return list(self._watchdog.events) if self._watchdog else []
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -217,6 +278,9 @@ class EmbeddedServer:
         process = self._process
         if process is None:
             return None
+        if self._watchdog is not None:
+            self._watchdog.stop()
+            self._watchdog = None
         grace = timeout_s if timeout_s is not None else self.options.exit_timeout_s + 5
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
