@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from testsupport import ShapeModel, start_server
 
+from testsupport import ShapeModel, start_server
 from tritonkit.repository import BuildOptions, BuildResult, build_repository
 from tritonkit.server import EmbeddedServer
 

@@ -15,9 +15,9 @@ import pytest
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from google.protobuf import json_format
-from testsupport import ShapeModel
 from tritonclient.utils import InferenceServerException
 
+from testsupport import ShapeModel
 from tritonkit.custom_backends import ImageSpec, preprocess_image
 from tritonkit.repository import BuildResult
 from tritonkit.server import EmbeddedServer

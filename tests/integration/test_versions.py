@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
-from testsupport import ShapeModel, start_server
 
+from testsupport import ShapeModel, start_server
 from tritonkit.repository import BuildOptions, BuildResult, build_repository, existing_versions
 
 pytestmark = pytest.mark.integration

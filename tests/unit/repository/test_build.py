@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from testsupport import make_onnx_classifier
 
+from testsupport import make_onnx_classifier
 from tritonkit.converters import ConversionError, ParityError, SignatureError
 from tritonkit.repository import (
     BuildOptions,
