@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint unit integration
+.PHONY: venv system-deps demo test lint unit integration
 
 venv:
 	@scripts/venv.sh
@@ -15,7 +15,10 @@ lint:
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy -p tritonkit
 
-test: venv lint
+system-deps:
+	@scripts/ci-system-deps.sh
+
+test: venv system-deps lint
 	$(BIN)/pytest
 
 unit: venv

@@ -248,16 +248,22 @@ class EmbeddedServer:
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        url = f"{self.http_url}/v2/health/ready"
+        pending = [f"{self.http_url}/v2/health/ready"]
+        if self.sagemaker_url:  # Triton opens the SageMaker port after reporting ready on HTTP
+            pending.append(f"{self.sagemaker_url}/ping")
         while True:
             assert self._process is not None
             code = self._process.poll()
             if code is not None:
                 raise ServerStartError(f"tritonserver exited with code {code} while starting", self._tail())
             try:
-                with urllib.request.urlopen(url, timeout=1.0) as response:
-                    if response.status == 200:
-                        return
+                while pending:
+                    with urllib.request.urlopen(pending[0], timeout=1.0) as response:
+                        if response.status != 200:
+                            break
+                    pending.pop(0)
+                if not pending:
+                    return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             if time.monotonic() >= deadline:
