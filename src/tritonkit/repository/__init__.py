@@ -13,6 +13,7 @@ from ._build import (
     BuildOptions,
     BuildResult,
     build_repository,
+    check_images,
 )
 from ._configs import (
     ENSEMBLE_INPUT,
@@ -53,6 +54,7 @@ __all__ = [
     "Scheduling",
     "available_cores",
     "build_repository",
+    "check_images",
     "classifier_config",
     "classifier_name",
     "default_cpu_layout",

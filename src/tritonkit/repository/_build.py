@@ -198,6 +198,8 @@ def build_repository(
         if inputs:
             parity = check_parity(model, onnx_path, inputs, atol=options.parity_atol)
             require_parity(parity)
+        # What the served pipeline must answer for the check images: rollouts verify it.
+        checks = _expected_answers(onnx_path, inputs[-CHECK_IMAGE_COUNT:]) if spec else None
 
         step("publish")
         staged = _staged_models(options, signature, spec, onnx_path, labels, model, parity, scaling)
@@ -208,7 +210,7 @@ def build_repository(
                 staging = Path(stage_dir)
                 for staged_model in staged:
                     staged_model.version_files[MANIFEST_FILENAME] = _manifest(
-                        staged_model.name, version, options, model, signature, parity, scaling
+                        staged_model.name, version, options, model, signature, parity, scaling, checks
                     )
                 stage_models(staging, staged, version)
                 publish_staged(repo, staging, staged, version)
@@ -252,8 +254,12 @@ def _num_classes(signature: ModelSignature) -> int | None:
     return None if dim is None else int(dim)
 
 
-def _synthetic_images(count: int = 4, size: int = 96, seed: int = 0) -> list[bytes]:
-    """A few varied, deterministic PNGs (noise, gradients, blocks) for the parity gate."""
+CHECK_IMAGE_COUNT = 4
+
+
+def check_images(count: int = CHECK_IMAGE_COUNT, size: int = 96, seed: int = 0) -> list[bytes]:
+    """A few varied, deterministic PNGs (noise, gradients, blocks): the parity gate runs them
+    through both models, and their expected scores go into the manifest for rollout checks."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)
@@ -286,7 +292,7 @@ def _parity_inputs(
                 arrays.append(preprocess_image(Path(path).read_bytes(), spec))
             except ImageDecodeError as exc:
                 raise BuildOptionsError(f"sample image {path} cannot be used: {exc}") from exc
-        return arrays + [preprocess_image(data, spec) for data in _synthetic_images()]
+        return arrays + [preprocess_image(data, spec) for data in check_images()]
     if len(signature.inputs) != 1:
         return []  # multi-input models: the exporter's own checks apply, no generic inputs exist
     shape = signature.inputs[0].sample_shape
@@ -394,6 +400,12 @@ def _staged_models(
     return staged
 
 
+def _expected_answers(onnx_path: Path, inputs: list[np.ndarray]) -> list[list[float]]:
+    outputs = load_source(onnx_path).predict(np.stack(inputs))
+    scores = next(iter(outputs.values()))
+    return [[round(float(v), 7) for v in row] for row in np.asarray(scores).reshape(len(inputs), -1)]
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     if path.is_dir():
@@ -415,6 +427,7 @@ def _manifest(
     signature: ModelSignature,
     parity: ParityReport | None,
     scaling: str,
+    checks: list[list[float]] | None,
 ) -> bytes:
     """``tritonkit.json`` in every version folder: where the version came from and how it was checked.
 
@@ -437,6 +450,7 @@ def _manifest(
         },
         "scaling": scaling if options.ensemble else None,
         "parity": asdict(parity) if parity else None,
+        "checks": {"images": "check_images()", "scores": checks} if checks else None,
     }
     return (json.dumps(manifest, indent=2) + "\n").encode()
 
