@@ -126,3 +126,58 @@ def test_serve_refuses_a_missing_repository(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "does not exist" in result.stderr and "build-repo" in result.stderr
+
+
+def test_serve_speaks_grpc_over_tls_with_the_given_certificate(
+    built_repo: BuildResult, tmp_path: Path
+) -> None:
+    import tritonclient.grpc as grpcclient
+
+    from testsupport.tls import make_certificates
+
+    certs = make_certificates(tmp_path)
+    grpc_port = free_port()
+    process = subprocess.Popen(
+        [
+            _tritonkit(),
+            "serve",
+            "--repo",
+            str(built_repo.repository),
+            "--http-port",
+            str(free_port()),
+            "--grpc-port",
+            str(grpc_port),
+            "--metrics-port",
+            str(free_port()),
+            "--grpc-tls-cert",
+            str(certs.server_cert),
+            "--grpc-tls-key",
+            str(certs.server_key),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        output = ""
+        while "Ctrl-C" not in output and process.poll() is None:
+            output += process.stdout.readline()
+        assert f"grpcs://127.0.0.1:{grpc_port}" in output, output
+        with grpcclient.InferenceServerClient(
+            f"127.0.0.1:{grpc_port}", ssl=True, root_certificates=str(certs.ca)
+        ) as client:
+            assert client.is_model_ready("shapes")
+        with grpcclient.InferenceServerClient(
+            f"127.0.0.1:{grpc_port}", ssl=True, root_certificates=str(certs.other_ca)
+        ) as stranger:
+            with pytest.raises(Exception, match=r"(?i)unavailable|handshake|certificate"):
+                stranger.is_server_live(client_timeout=5)
+        with grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}") as plaintext:
+            with pytest.raises(Exception):  # noqa: B017 - any failure: the server speaks TLS only
+                plaintext.is_server_live(client_timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        assert process.stdout is not None
+        process.stdout.close()

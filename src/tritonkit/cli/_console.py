@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Iterator
 
 import typer
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets room for the tables instead of rich's 80-column default.
+_PIPED_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
+console = Console(width=_PIPED_WIDTH)
+err_console = Console(stderr=True, width=_PIPED_WIDTH)
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:

@@ -43,6 +43,13 @@ def serve(
         ),
     ] = None,
     heal: Annotated[bool, typer.Option(help="Reload a model whose backend stub process died.")] = True,
+    grpc_tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve gRPC over TLS with this certificate (PEM).")
+    ] = None,
+    grpc_tls_key: Annotated[Path | None, typer.Option(help="Private key of --grpc-tls-cert (PEM).")] = None,
+    grpc_tls_client_ca: Annotated[
+        Path | None, typer.Option(help="Require client certificates signed by this CA (mutual TLS).")
+    ] = None,
     sagemaker: Annotated[
         bool,
         typer.Option(
@@ -69,7 +76,7 @@ def serve(
     admin key: without it, anyone reaching the HTTP port could upload and run a model.py.
     """
     with domain_errors():
-        from tritonkit.server import EmbeddedServer, HealEvent, ServerOptions
+        from tritonkit.server import EmbeddedServer, GrpcTls, HealEvent, ServerOptions
 
         triton_mode = "explicit" if model_control_mode == "none" else model_control_mode
         models = ("*",) if model_control_mode == "none" else tuple(load_model or ())
@@ -77,6 +84,11 @@ def serve(
         if triton_mode == "explicit":
             key = admin_key or secrets.token_urlsafe(18)
         try:
+            tls = None
+            if grpc_tls_cert or grpc_tls_key:
+                if not (grpc_tls_cert and grpc_tls_key):
+                    raise ValueError("--grpc-tls-cert and --grpc-tls-key go together")
+                tls = GrpcTls(grpc_tls_cert, grpc_tls_key, grpc_tls_client_ca)
             options = ServerOptions(
                 repository=repo.resolve(),
                 host=host,
@@ -89,6 +101,7 @@ def serve(
                 log_verbose=log_verbose,
                 log_file=log_file,
                 admin_key=key,
+                grpc_tls=tls,
                 heal=heal,
                 die_with_parent=True,
                 sagemaker_port=sagemaker_port if sagemaker else None,

@@ -5,7 +5,14 @@
 """
 
 from ._distribution import TritonDistribution, locate_distribution
-from ._embedded import ADMIN_KEY_HEADER, MODEL_CONTROL_MODES, RESTRICTED_APIS, EmbeddedServer, ServerOptions
+from ._embedded import (
+    ADMIN_KEY_HEADER,
+    MODEL_CONTROL_MODES,
+    RESTRICTED_APIS,
+    EmbeddedServer,
+    GrpcTls,
+    ServerOptions,
+)
 from ._errors import PortInUseError, ServeExtraMissingError, ServerError, ServerStartError
 from ._ports import ensure_ports_free, free_port
 from ._watchdog import HealEvent, StubWatchdog, find_stubs
@@ -15,6 +22,7 @@ __all__ = [
     "MODEL_CONTROL_MODES",
     "RESTRICTED_APIS",
     "EmbeddedServer",
+    "GrpcTls",
     "HealEvent",
     "PortInUseError",
     "ServeExtraMissingError",

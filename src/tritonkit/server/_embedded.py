@@ -34,6 +34,27 @@ ADMIN_KEY_HEADER = "admin-key"
 
 
 @dataclass(frozen=True)
+class GrpcTls:
+    """TLS for the gRPC endpoint: the server's certificate and key, and optionally the CA that
+    client certificates must chain to (mutual TLS)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def __post_init__(self) -> None:
+        for role, path in (("certificate", self.cert), ("key", self.key), ("client CA", self.client_ca)):
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"gRPC TLS {role} {path} is not a file")
+
+    def arguments(self) -> list[str]:
+        args = [f"--grpc-server-cert={self.cert}", f"--grpc-server-key={self.key}"]
+        if self.client_ca:
+            return [*args, "--grpc-use-ssl-mutual=true", f"--grpc-root-cert={self.client_ca}"]
+        return [*args, "--grpc-use-ssl=true"]
+
+
+@dataclass(frozen=True)
 class ServerOptions:
     """How to run the embedded server. Binds to loopback unless ``host`` says otherwise."""
 
@@ -49,6 +70,7 @@ class ServerOptions:
     exit_timeout_s: int = 10
     log_file: Path | None = None
     admin_key: str | None = None
+    grpc_tls: GrpcTls | None = None
     heal: bool = True
     die_with_parent: bool = False
     restricted_apis: tuple[str, ...] = RESTRICTED_APIS
@@ -112,7 +134,8 @@ class EmbeddedServer:
 
     @property
     def grpc_url(self) -> str:
-        return f"grpc://{self._client_host}:{self.options.grpc_port}"
+        scheme = "grpcs" if self.options.grpc_tls else "grpc"
+        return f"{scheme}://{self._client_host}:{self.options.grpc_port}"
 
     @property
     def metrics_url(self) -> str:
@@ -165,6 +188,8 @@ class EmbeddedServer:
         if opts.model_control_mode == "poll":
             cmd.append(f"--repository-poll-secs={opts.poll_interval_s}")
         cmd += [f"--load-model={name}" for name in opts.load_models]
+        if opts.grpc_tls:
+            cmd += opts.grpc_tls.arguments()
         if opts.admin_key:
             restriction = f"{','.join(opts.restricted_apis)}:{ADMIN_KEY_HEADER}={opts.admin_key}"
             cmd += [f"--http-restricted-api={restriction}", f"--grpc-restricted-protocol={restriction}"]
