@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _build_repo, _client_commands, _demo, _serve
+from . import _build_repo, _client_commands, _demo, _publish, _rollout, _serve
 
 app = typer.Typer(
     name="tritonkit",
@@ -15,11 +15,14 @@ app = typer.Typer(
 )
 app.command("build-repo")(_build_repo.build_repo)
 app.command("serve")(_serve.serve)
+app.command("publish")(_publish.publish)
 app.command("health")(_client_commands.health)
 app.command("status")(_client_commands.status)
 app.command("classify")(_client_commands.classify)
 app.command("metrics")(_client_commands.metrics)
 app.command("demo")(_demo.demo)
+app.command("rollout")(_rollout.rollout_command)
+app.command("rollback")(_rollout.rollback_command)
 
 
 @app.command("version")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 from pathlib import Path
@@ -10,7 +11,27 @@ from typing import Annotated
 
 import typer
 
+from tritonkit.server import EmbeddedServer, ServeState, remove_state, write_state
+
 from ._console import console, domain_errors
+
+
+def _remember(server: EmbeddedServer, admin_key: str | None) -> None:
+    """Leave serve.json beside a local repository so rollout/rollback find this server."""
+    if not isinstance(server.options.repository, Path):
+        return
+    write_state(
+        ServeState(
+            pid=os.getpid(),
+            repository=str(server.options.repository),
+            http_url=server.http_url,
+            grpc_url=server.grpc_url,
+            metrics_url=server.metrics_url,
+            log=str(server.log_path) if server.log_path else None,
+            admin_key=admin_key,
+            model_control_mode=server.options.model_control_mode,
+        )
+    )
 
 
 class _Stop(Exception):
@@ -19,8 +40,13 @@ class _Stop(Exception):
 
 def serve(
     repo: Annotated[
-        Path, typer.Option("--repo", envvar="TRITONKIT_REPO", help="Model repository to serve.")
-    ] = Path("model_repository"),
+        str,
+        typer.Option(
+            "--repo",
+            envvar="TRITONKIT_REPO",
+            help="Model repository to serve: a folder, or s3://[host:port/]bucket/prefix.",
+        ),
+    ] = "model_repository",
     host: Annotated[
         str, typer.Option(help="Address to bind; 127.0.0.1 keeps the server private to this machine.")
     ] = "127.0.0.1",
@@ -83,6 +109,7 @@ def serve(
         key = None
         if triton_mode == "explicit":
             key = admin_key or secrets.token_urlsafe(18)
+        repository = _repository(repo)
         try:
             tls = None
             if grpc_tls_cert or grpc_tls_key:
@@ -90,7 +117,7 @@ def serve(
                     raise ValueError("--grpc-tls-cert and --grpc-tls-key go together")
                 tls = GrpcTls(grpc_tls_cert, grpc_tls_key, grpc_tls_client_ca)
             options = ServerOptions(
-                repository=repo.resolve(),
+                repository=repository,
                 host=host,
                 http_port=http_port,
                 grpc_port=grpc_port,
@@ -105,7 +132,7 @@ def serve(
                 heal=heal,
                 die_with_parent=True,
                 sagemaker_port=sagemaker_port if sagemaker else None,
-                sagemaker_default_model=_sagemaker_model(repo, sagemaker_model) if sagemaker else None,
+                sagemaker_default_model=_sagemaker_model(repository, sagemaker_model) if sagemaker else None,
             )
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
@@ -149,6 +176,7 @@ def serve(
                     f"  export TRITONKIT_ADMIN_KEY={key} to use it with tritonkit's client",
                     highlight=False,
                 )
+            _remember(server, key)
             console.print("Press Ctrl-C to stop.")
             code = server.wait()
             console.print(f"[red]tritonserver exited with code {code}[/]; see {server.log_path}")
@@ -157,14 +185,51 @@ def serve(
             console.print("Stopping Triton")
         finally:
             server.stop()
+            if isinstance(server.options.repository, Path):
+                remove_state(server.options.repository, os.getpid())
             signal.signal(signal.SIGTERM, previous)
 
 
-def _sagemaker_model(repo: Path, name: str | None) -> str:
+def _repository(repo: str) -> Path | str:
+    """What Triton is given: a resolved folder, or an s3:// URL whose bucket holds models.
+
+    The URL is checked with boto3 when it is installed (the ``[s3]`` extra), for a clear error
+    instead of a server that fails to start; Triton itself reads S3 without it.
+    """
+    from tritonkit.repository import (
+        ObjectStoreError,
+        S3ExtraMissingError,
+        is_object_store_url,
+        object_store_models,
+        parse_object_store_url,
+    )
+
+    if not is_object_store_url(repo):
+        return Path(repo).resolve()
+
+    url = parse_object_store_url(repo)
+    try:
+        models = object_store_models(url)
+    except S3ExtraMissingError:
+        return str(url)
+    if not models:
+        raise ObjectStoreError(
+            f"{url} holds no model (no MODEL/config.pbtxt): publish one with `tritonkit build-repo "
+            f"--repo {url}` or `tritonkit publish`"
+        )
+    return str(url)
+
+
+def _sagemaker_model(repo: Path | str, name: str | None) -> str:
     """The model SageMaker's /invocations runs: the one named, or the repository's only model."""
     if name:
         return name
-    models = sorted(config.parent.name for config in repo.glob("*/config.pbtxt"))
+    if isinstance(repo, Path):
+        models = sorted(config.parent.name for config in repo.glob("*/config.pbtxt"))
+    else:
+        from tritonkit.repository import object_store_models
+
+        models = object_store_models(repo)
     if len(models) == 1:
         return models[0]
     raise typer.BadParameter(

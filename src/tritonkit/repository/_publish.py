@@ -73,7 +73,7 @@ def repository_lock(repo: Path) -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` in one step (temporary file in the same folder, then rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -140,7 +140,7 @@ def publish_staged(repo: Path, staging: Path, models: Sequence[StagedModel], ver
                 previous = path.read_bytes() if path.exists() else None
                 if _replace_if_changed(path, (source / name).read_bytes()):
                     undo.append(
-                        functools.partial(_write_atomic, path, previous)
+                        functools.partial(write_atomic, path, previous)
                         if previous is not None
                         else path.unlink
                     )
@@ -157,7 +157,7 @@ def _replace_if_changed(path: Path, data: bytes) -> bool:
     # An untouched file keeps its mtime, so a polling server does not reload for nothing.
     if path.exists() and path.read_bytes() == data:
         return False
-    _write_atomic(path, data)
+    write_atomic(path, data)
     return True
 
 

@@ -15,6 +15,7 @@ from ._embedded import (
 )
 from ._errors import PortInUseError, ServeExtraMissingError, ServerError, ServerStartError
 from ._ports import ensure_ports_free, free_port
+from ._state import ServeState, read_state, remove_state, state_path, write_state
 from ._watchdog import HealEvent, StubWatchdog, find_stubs
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "ServeExtraMissingError",
     "ServerError",
     "ServerOptions",
+    "ServeState",
     "ServerStartError",
     "StubWatchdog",
     "TritonDistribution",
@@ -35,4 +37,8 @@ __all__ = [
     "find_stubs",
     "free_port",
     "locate_distribution",
+    "read_state",
+    "remove_state",
+    "state_path",
+    "write_state",
 ]
