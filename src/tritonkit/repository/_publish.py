@@ -119,6 +119,8 @@ def publish_staged(repo: Path, staging: Path, models: Sequence[StagedModel], ver
     ends as it began.
     """
     repo.mkdir(parents=True, exist_ok=True)
+    for model in models:
+        _refuse_links(repo, repo / model.name)
     undo: list[Callable[[], None]] = []
     try:
         for model in models:
@@ -151,6 +153,20 @@ def publish_staged(repo: Path, staging: Path, models: Sequence[StagedModel], ver
         if isinstance(exc, OSError):
             raise PublishError(f"publishing into {repo} failed and was rolled back: {exc}") from exc
         raise
+
+
+def _refuse_links(repo: Path, model_dir: Path) -> None:
+    """Nothing is written outside the repository: a model folder (or a file in it) that is a
+    symbolic link would send our writes wherever it points."""
+    for path in (
+        model_dir,
+        *(model_dir.iterdir() if model_dir.is_dir() and not model_dir.is_symlink() else ()),
+    ):
+        if path.is_symlink():
+            raise PublishError(
+                f"{path} is a symbolic link (to {os.readlink(path)}); tritonkit writes only inside {repo}: "
+                "replace the link with a real folder or file"
+            )
 
 
 def _replace_if_changed(path: Path, data: bytes) -> bool:

@@ -144,3 +144,29 @@ def test_a_polling_reader_never_sees_a_partial_version(tmp_path: Path) -> None:
         reader.join()
     assert existing_versions(repo / "m_classifier")[-1] == 31
     assert seen_partial == []
+
+
+def test_a_model_folder_that_is_a_symlink_is_refused_and_nothing_is_written_through_it(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (repo / "m_classifier").symlink_to(elsewhere)
+    with pytest.raises(PublishError, match="symbolic link"):
+        _publish(repo, "a")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_config_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _publish(repo, "a")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    config = repo / "m" / "config.pbtxt"
+    config.unlink()
+    config.symlink_to(outside)
+    with pytest.raises(PublishError, match="symbolic link"):
+        _publish(repo, "b")
+    assert outside.read_text() == "keep me"
