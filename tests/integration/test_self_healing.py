@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import time
@@ -15,8 +16,10 @@ import pytest
 import tritonclient.http as httpclient
 from PIL import Image
 from tritonclient.utils import InferenceServerException
+from typer.testing import CliRunner
 
 from testsupport import make_onnx_classifier, start_server
+from tritonkit.cli import app
 from tritonkit.repository import BuildOptions, build_repository
 from tritonkit.server import EmbeddedServer, find_stubs
 
@@ -127,5 +130,14 @@ def test_healing_can_be_turned_off(tiny_repo: Path) -> None:
             result = _infer(client)
             assert isinstance(result, InferenceServerException) and "not healthy" in str(result)
             assert server.heal_events == []
+            # Triton still calls the model READY; `tritonkit health` tells the truth.
+            assert client.is_model_ready("tiny")
+            health = CliRunner().invoke(
+                app, ["health", "--url", server.http_url, "--model", "tiny", "--json"]
+            )
+            assert health.exit_code == 1
+            report = json.loads(health.output)
+            assert report["model_ready"] is True and report["model_answers"] is False
+            assert "not healthy" in report["problem"]
     finally:
         server.stop()

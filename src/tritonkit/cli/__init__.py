@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import _build_repo, _client_commands, _demo, _publish, _rollout, _serve
+from ._console import widen_when_piped
 
 app = typer.Typer(
     name="tritonkit",
@@ -35,11 +36,13 @@ def version() -> None:
 
 def main() -> None:
     """Entry point of the ``tritonkit`` console script."""
+    widen_when_piped()
     app()
 
 
 def build_repo_main() -> None:
     """Entry point of the ``build-repo`` console script (same as ``tritonkit build-repo``)."""
+    widen_when_piped()
     typer.run(_build_repo.build_repo)
 
 

@@ -17,6 +17,7 @@ _STEP_TEXT = {
     "convert": "Converting to ONNX",
     "parity": "Checking ONNX against the source model",
     "publish": "Publishing the new version",
+    "upload": "Uploading the version to object storage",
 }
 
 
@@ -41,8 +42,13 @@ def build_repo(
     source: Annotated[Path, typer.Argument(help="A .keras/.h5 file, a SavedModel folder or an .onnx file.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name; the ensemble's public name.")],
     repo: Annotated[
-        Path, typer.Option("--repo", envvar="TRITONKIT_REPO", help="Model repository to add the version to.")
-    ] = Path("model_repository"),
+        str,
+        typer.Option(
+            "--repo",
+            envvar="TRITONKIT_REPO",
+            help="Model repository to add the version to: a folder, or s3://[host:port/]bucket/prefix.",
+        ),
+    ] = "model_repository",
     labels: Annotated[Path | None, typer.Option(help="Labels file: one class label per line.")] = None,
     scaling: Annotated[
         str, typer.Option(help="Pixel scaling: auto|inception|vgg|unit|none (auto reads the model).")
@@ -85,7 +91,12 @@ def build_repo(
 ) -> None:
     """Build (or add a version to) a Triton model repository from a trained model."""
     with domain_errors():
-        from tritonkit.repository import BuildOptions, build_repository
+        from tritonkit.repository import (
+            BuildOptions,
+            build_repository,
+            build_to_object_store,
+            is_object_store_url,
+        )
 
         given = {
             "parity_atol": parity_atol,
@@ -93,9 +104,11 @@ def build_repo(
             "max_image_pixels": max_image_pixels,
         }
         extra: dict[str, Any] = {key: value for key, value in given.items() if value is not None}
+        in_store = is_object_store_url(repo)
+        if not in_store:
+            extra["repository"] = Path(repo)
         options = BuildOptions(
             name=name,
-            repository=repo,
             labels=labels,
             scaling=scaling,
             target=target,
@@ -129,13 +142,21 @@ def build_repo(
                 else:
                     console.print(f"- {text}")
 
-            result = build_repository(source, options, progress=on_step)
+            if in_store:
+                stored = build_to_object_store(source, options, repo, progress=on_step)
+                result = stored.build
+                locations = stored.publication.version_urls
+                where = str(stored.publication.url)
+            else:
+                result = build_repository(source, options, progress=on_step)
+                locations = [f"{model_dir}/{result.version}" for model_dir in result.model_dirs]
+                where = str(result.repository)
 
         table = Table(title=f"{result.name} version {result.version} ({result.target})", show_header=False)
         table.add_column(style="bold")
         table.add_column()
-        for model_dir in result.model_dirs:
-            table.add_row("model", f"{model_dir}/{result.version}")
+        for location in locations:
+            table.add_row("model", location)
         for tensor in result.signature.inputs:
             table.add_row("input", f"{tensor.name} {tensor.dtype} {_shape(tensor.shape)}")
         for tensor in result.signature.outputs:
@@ -147,7 +168,9 @@ def build_repo(
         for model_name, versions in result.pruned.items():
             table.add_row("pruned", f"{model_name} versions {', '.join(map(str, versions))}")
         console.print(table)
-        console.print(f"Serve it with: [bold]tritonkit serve --repo {result.repository}[/]", highlight=False)
+        console.print(
+            f"Serve it with: [bold]tritonkit serve --repo {where}[/]", highlight=False, soft_wrap=True
+        )
 
 
 def _shape(shape: tuple[int | None, ...]) -> str:

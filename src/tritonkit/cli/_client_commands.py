@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from tritonclient.utils import triton_to_np_dtype
 
 from ._console import console, domain_errors
 
 if TYPE_CHECKING:
-    from tritonkit.client import MetricsRates, MetricsSnapshot, ModelRates, TritonClient
+    from tritonkit.client import MetricsRates, MetricsSnapshot, ModelMetadata, ModelRates, TritonClient
 
 UrlOption = Annotated[
     str,
@@ -77,6 +78,35 @@ def _print_json(value: Any) -> None:
     console.print_json(json.dumps(value, default=default))
 
 
+def _probe_inputs(metadata: ModelMetadata) -> dict[str, Any]:
+    """One small, valid request for a model: a tiny PNG for image-bytes inputs, zeros otherwise."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    inputs: dict[str, Any] = {}
+    for tensor in metadata.inputs:
+        shape = [1 if d < 0 else d for d in tensor.shape]
+        if tensor.datatype == "BYTES":
+            buffer = io.BytesIO()
+            Image.new("RGB", (8, 8), (127, 127, 127)).save(buffer, format="PNG")
+            inputs[tensor.name] = np.full(shape, buffer.getvalue(), dtype=object)
+        else:
+            inputs[tensor.name] = np.zeros(shape, dtype=triton_to_np_dtype(tensor.datatype))
+    return inputs
+
+
+def _probe(client: TritonClient, model: str) -> tuple[bool, str | None]:
+    from tritonkit.client import TritonClientError
+
+    try:
+        client.infer(model, _probe_inputs(client.model_metadata(model)))
+    except TritonClientError as exc:
+        return False, str(exc).splitlines()[0]
+    return True, None
+
+
 def _mark(ok: bool | None) -> str:
     return "-" if ok is None else ("[green]yes[/]" if ok else "[red]no[/]")
 
@@ -85,6 +115,13 @@ def health(
     url: UrlOption = _DEFAULT_URL,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Also check this model.")] = None,
     wait: Annotated[float, typer.Option(help="Wait up to this many seconds for readiness first.")] = 0.0,
+    probe: Annotated[
+        bool,
+        typer.Option(
+            help="With --model, also send it one small request: Triton reports a model whose backend "
+            "process died as READY, only a request shows it cannot answer."
+        ),
+    ] = True,
     json_output: JsonOption = False,
     timeout: TimeoutOption = 5.0,
     header: HeaderOption = None,
@@ -102,7 +139,10 @@ def health(
         live = client.is_live()
         ready = client.is_ready() if live else False
         model_ready = (client.is_model_ready(model) if live else False) if model else None
-        healthy = live and ready and model_ready is not False
+        answers, problem = (None, None)
+        if model and probe and model_ready:
+            answers, problem = _probe(client, model)
+        healthy = live and ready and model_ready is not False and answers is not False
         if json_output:
             _print_json(
                 {
@@ -111,6 +151,8 @@ def health(
                     "ready": ready,
                     "model": model,
                     "model_ready": model_ready,
+                    "model_answers": answers,
+                    "problem": problem,
                     "healthy": healthy,
                 }
             )
@@ -122,6 +164,8 @@ def health(
             table.add_row("ready", _mark(ready))
             if model:
                 table.add_row(f"model {model}", _mark(model_ready))
+            if answers is not None:
+                table.add_row(f"{model} answers", _mark(answers) + (f" {problem}" if problem else ""))
             console.print(table)
         if not healthy:
             raise typer.Exit(1)

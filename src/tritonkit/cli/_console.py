@@ -10,10 +10,15 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
-# Piped output (CI logs, `| tee`) gets room for the tables instead of rich's 80-column default.
-_PIPED_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
-console = Console(width=_PIPED_WIDTH)
-err_console = Console(stderr=True, width=_PIPED_WIDTH)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def widen_when_piped(width: int = 120) -> None:
+    """Give piped output (CI logs, ``| tee``) room for the tables instead of rich's 80 columns."""
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        console.width = width
+        err_console.width = width
 
 
 def _domain_errors() -> tuple[type[BaseException], ...]:

@@ -31,6 +31,7 @@ MODEL_CONTROL_MODES: tuple[str, ...] = ("none", "poll", "explicit")
 # can upload a model.py and have the server execute it (EXPLICIT mode), or map shared memory.
 RESTRICTED_APIS: tuple[str, ...] = ("model-repository", "shared-memory", "trace", "logging")
 ADMIN_KEY_HEADER = "admin-key"
+OBJECT_STORE_SCHEME = "s3://"
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class GrpcTls:
 class ServerOptions:
     """How to run the embedded server. Binds to loopback unless ``host`` says otherwise."""
 
-    repository: Path
+    # A local folder, or an ``s3://[host:port/]bucket/prefix`` URL (a str) that Triton reads itself.
+    repository: Path | str
     host: str = "127.0.0.1"
     http_port: int = 8000
     grpc_port: int = 8001
@@ -80,6 +82,11 @@ class ServerOptions:
     sagemaker_default_model: str | None = None  # the model /invocations runs
     extra_args: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def repository_in_object_store(self) -> bool:
+        """Whether ``repository`` is an ``s3://`` URL rather than a local folder."""
+        return isinstance(self.repository, str) and self.repository.startswith(OBJECT_STORE_SCHEME)
 
     def __post_init__(self) -> None:
         if self.model_control_mode not in MODEL_CONTROL_MODES:
@@ -214,6 +221,11 @@ class EmbeddedServer:
         if self.options.sagemaker_default_model:
             env["SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"] = self.options.sagemaker_default_model
         env.update(self.options.env)
+        if self.options.repository_in_object_store and not env.get("AWS_DEFAULT_REGION"):
+            # Triton's S3 client reads only AWS_DEFAULT_REGION; boto3 and the AWS CLI also AWS_REGION.
+            region = env.get("AWS_REGION")
+            if region:
+                env["AWS_DEFAULT_REGION"] = region
         return env
 
     # -- life cycle ------------------------------------------------------------------------
@@ -222,7 +234,7 @@ class EmbeddedServer:
         if self.is_running():
             raise ServerError("the server is already running")
         repo = self.options.repository
-        if not Path(repo).is_dir():
+        if not self.options.repository_in_object_store and not Path(repo).is_dir():
             raise ServerStartError(
                 f"model repository {repo} does not exist: build one with `tritonkit build-repo` "
                 "or pass --repo"
@@ -252,11 +264,15 @@ class EmbeddedServer:
             log.close()
         try:
             self._wait_ready(timeout_s)
-            if opts.heal and opts.model_control_mode in ("explicit", "poll"):
+            remote = opts.repository_in_object_store
+            # Poll mode heals by touching the model's files, which an object store cannot do.
+            if opts.heal and (
+                opts.model_control_mode == "explicit" or (opts.model_control_mode == "poll" and not remote)
+            ):
                 self._watchdog = StubWatchdog(
                     self._process.pid,
                     self.http_url,
-                    Path(opts.repository),
+                    None if remote else Path(opts.repository),
                     opts.model_control_mode,
                     headers={ADMIN_KEY_HEADER: opts.admin_key} if opts.admin_key else None,
                     on_event=self.on_heal,

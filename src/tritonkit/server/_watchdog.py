@@ -99,7 +99,7 @@ class StubWatchdog:
         self,
         server_pid: int,
         http_url: str,
-        repository: Path,
+        repository: Path | None,  # needed in poll mode only
         mode: str,
         *,
         headers: dict[str, str] | None = None,
@@ -171,6 +171,8 @@ class StubWatchdog:
         client = httpclient.InferenceServerClient(self._url, connection_timeout=10, network_timeout=120)
         try:
             if self._mode == "poll":
+                if self._repository is None:
+                    raise ValueError("poll mode heals by touching the repository's files; none was given")
                 # Triton reloads only the versions whose folders changed: touch them all (and the
                 # config) so the next poll restarts the model's stubs.
                 model_dir = self._repository / model

@@ -26,6 +26,8 @@ def test_health_exits_zero_when_ready_and_one_when_the_model_is_not(triton: Embe
         "ready": True,
         "model": "add_sub",
         "model_ready": True,
+        "model_answers": True,  # a probe request went through
+        "problem": None,
         "healthy": True,
     }
     missing = runner.invoke(app, ["health", "--url", triton.http_url, "--model", "no_such_model"])
