@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _build_repo, _client_commands, _demo, _publish, _rollout, _serve
+from . import _build_repo, _client_commands, _demo, _publish, _rollout, _serve, _soak
 from ._console import widen_when_piped
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app.command("metrics")(_client_commands.metrics)
 app.command("demo")(_demo.demo)
 app.command("rollout")(_rollout.rollout_command)
 app.command("rollback")(_rollout.rollback_command)
+app.command("soak")(_soak.soak)
 
 
 @app.command("version")
