@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from ._console import console, domain_errors
@@ -158,9 +159,9 @@ def build_repo(
         for location in locations:
             table.add_row("model", location)
         for tensor in result.signature.inputs:
-            table.add_row("input", f"{tensor.name} {tensor.dtype} {_shape(tensor.shape)}")
+            table.add_row("input", escape(f"{tensor.name} {tensor.dtype} {_shape(tensor.shape)}"))
         for tensor in result.signature.outputs:
-            table.add_row("output", f"{tensor.name} {tensor.dtype} {_shape(tensor.shape)}")
+            table.add_row("output", escape(f"{tensor.name} {tensor.dtype} {_shape(tensor.shape)}"))
         if result.scaling:
             table.add_row("scaling", f"{result.scaling} ({result.scaling_reason})")
         if result.parity:

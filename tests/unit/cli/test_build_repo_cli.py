@@ -54,6 +54,7 @@ def test_build_repo_prints_a_summary_with_versions_paths_and_parity(tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "tiny version 1" in result.output
     assert "parity passed on 8 samples" in result.output
+    assert "image float32 [batch, 32, 32, 3]" in result.output  # shapes survive rich markup
     assert "tritonkit serve --repo" in result.output
     classifier = parse_config((repo / "tiny_classifier" / "config.pbtxt").read_text())
     assert list(classifier.dynamic_batching.preferred_batch_size) == [4, 8]
