@@ -15,18 +15,17 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
+from testsupport.processes import console_script, read_until_ready, running
 from tritonkit.server import EmbeddedServer, ServerOptions, free_port, locate_distribution
 
 MODELS = Path(__file__).parent / "models"
@@ -121,35 +120,6 @@ def test_sagemaker_default_model_needs_a_port(repository: Path) -> None:
         ServerOptions(repository=repository, sagemaker_default_model=MODEL)
 
 
-@contextlib.contextmanager
-def _running(
-    args: list[str], env: dict[str, str], cwd: Path | None = None
-) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        cwd=cwd,
-        start_new_session=True,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
 def _wait_for_ping(url: str, process: subprocess.Popen[str], timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -169,7 +139,7 @@ def _wait_for_ping(url: str, process: subprocess.Popen[str], timeout_s: float = 
 @pytest.mark.integration
 def test_serve_sagemaker_answers_ping_and_invocations_and_warns_about_the_binding(repository: Path) -> None:
     port = free_port("0.0.0.0")
-    args = [str(Path(sys.executable).parent / "tritonkit"), "serve", "--repo", str(repository)]
+    args = [console_script(), "serve", "--repo", str(repository)]
     args += [
         "--http-port",
         str(free_port()),
@@ -180,18 +150,8 @@ def test_serve_sagemaker_answers_ping_and_invocations_and_warns_about_the_bindin
     ]
     args += ["--sagemaker", "--sagemaker-port", str(port)]
     env = {**os.environ, "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": MODEL, "NO_COLOR": "1", "COLUMNS": "200"}
-    with _running(args, env) as process:
-        assert process.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        output = "".join(lines)
+    with running(args, env) as process:
+        output = read_until_ready(process)
         assert "Triton is ready" in output, output
         assert f"SageMaker http://0.0.0.0:{port}" in output and f"runs {MODEL}" in output
         assert "on all interfaces" in output
@@ -203,7 +163,7 @@ def test_serve_sagemaker_answers_ping_and_invocations_and_warns_about_the_bindin
 def test_serve_sagemaker_refuses_to_guess_the_model_of_a_pipeline(repository: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME"}
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "tritonkit"), "serve", "--repo", str(repository), "--sagemaker"],
+        [console_script(), "serve", "--repo", str(repository), "--sagemaker"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -235,7 +195,7 @@ def test_sagemaker_image_entry_point_serves_the_repository(repository: Path, dep
         f"--backend-config=python,shm-region-prefix-name={prefix}",
     ]
     try:
-        with _running([script, "serve", *extra], env) as process:
+        with running([script, "serve", *extra], env) as process:
             _wait_for_ping(f"http://127.0.0.1:{port}", process)
             assert_speaks_sagemaker(f"http://127.0.0.1:{port}")
     finally:

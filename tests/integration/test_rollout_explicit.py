@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from PIL import Image
 
 from testsupport import make_onnx_classifier
+from testsupport.processes import console_script
 from tritonkit.client import TritonClient
 from tritonkit.repository import BuildOptions, build_repository
 from tritonkit.rollout import RolloutError, VerificationError, rollback, rollout, served_version
@@ -43,7 +43,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         )
     process = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "tritonkit"),
+            console_script(),
             "serve",
             "--repo",
             str(repo),
@@ -135,7 +135,7 @@ def test_a_version_whose_answers_differ_from_its_build_is_refused(served: Path) 
 
 
 def test_rollout_cli_finds_the_running_server_by_its_repository(served: Path) -> None:
-    tritonkit = str(Path(sys.executable).parent / "tritonkit")
+    tritonkit = console_script()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRITONKIT_")}
     done = subprocess.run(
         [tritonkit, "rollback", "tiny", "--repo", str(served)],

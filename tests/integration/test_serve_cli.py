@@ -5,21 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import tritonclient.http as httpclient
 
+from testsupport.processes import console_script, read_until_ready, running
 from tritonkit.repository import BuildResult
 from tritonkit.server import free_port
 
 pytestmark = pytest.mark.integration
-
-
-def _tritonkit() -> str:
-    return str(Path(sys.executable).parent / "tritonkit")
 
 
 def _shm_files(pid: int) -> set[str]:
@@ -35,57 +31,34 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _serve_args(repo: Path, http_port: int | None = None, grpc_port: int | None = None) -> list[str]:
+    return [
+        console_script(), "serve", "--repo", str(repo),
+        "--http-port", str(http_port or free_port()),
+        "--grpc-port", str(grpc_port or free_port()),
+        "--metrics-port", str(free_port()),
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
 def test_serve_reports_ready_and_stops_cleanly(built_repo: BuildResult, how: signal.Signals) -> None:
     http_port = free_port()
-    process = subprocess.Popen(
-        [
-            _tritonkit(),
-            "serve",
-            "--repo",
-            str(built_repo.repository),
-            "--http-port",
-            str(http_port),
-            "--grpc-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        lines = []
-        deadline = time.monotonic() + 120
-        assert process.stdout is not None
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        output = "".join(lines)
+    with running(_serve_args(built_repo.repository, http_port)) as process:
+        output = read_until_ready(process)
         assert "Triton is ready" in output, output
         assert f"http://127.0.0.1:{http_port}" in output
         client = httpclient.InferenceServerClient(f"127.0.0.1:{http_port}")
         assert client.is_model_ready("shapes")
+        client.close()
         assert _shm_files(process.pid)  # the stubs' shared memory exists while serving
 
         process.send_signal(how)
         assert process.wait(timeout=60) == 0
+        assert process.stdout is not None
         assert "Stopping Triton" in process.stdout.read()
         time.sleep(0.5)
         assert not _group_alive(process.pid), "tritonserver or a backend stub outlived serve"
         assert _shm_files(process.pid) == set()
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        assert process.stdout is not None
-        process.stdout.close()
 
 
 def test_serve_refuses_a_taken_port_with_a_clear_error(built_repo: BuildResult) -> None:
@@ -96,18 +69,7 @@ def test_serve_refuses_a_taken_port_with_a_clear_error(built_repo: BuildResult) 
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [
-                _tritonkit(),
-                "serve",
-                "--repo",
-                str(built_repo.repository),
-                "--http-port",
-                str(port),
-                "--grpc-port",
-                str(free_port()),
-                "--metrics-port",
-                str(free_port()),
-            ],
+            _serve_args(built_repo.repository, http_port=port),
             capture_output=True,
             text=True,
             timeout=60,
@@ -119,7 +81,7 @@ def test_serve_refuses_a_taken_port_with_a_clear_error(built_repo: BuildResult) 
 
 def test_serve_refuses_a_missing_repository(tmp_path: Path) -> None:
     result = subprocess.run(
-        [_tritonkit(), "serve", "--repo", str(tmp_path / "nope"), "--http-port", str(free_port())],
+        [console_script(), "serve", "--repo", str(tmp_path / "nope"), "--http-port", str(free_port())],
         capture_output=True,
         text=True,
         timeout=60,
@@ -137,47 +99,19 @@ def test_serve_speaks_grpc_over_tls_with_the_given_certificate(
 
     certs = make_certificates(tmp_path)
     grpc_port = free_port()
-    process = subprocess.Popen(
-        [
-            _tritonkit(),
-            "serve",
-            "--repo",
-            str(built_repo.repository),
-            "--http-port",
-            str(free_port()),
-            "--grpc-port",
-            str(grpc_port),
-            "--metrics-port",
-            str(free_port()),
-            "--grpc-tls-cert",
-            str(certs.server_cert),
-            "--grpc-tls-key",
-            str(certs.server_key),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        output = ""
-        while "Ctrl-C" not in output and process.poll() is None:
-            output += process.stdout.readline()
+    args = _serve_args(built_repo.repository, grpc_port=grpc_port)
+    args += ["--grpc-tls-cert", str(certs.server_cert), "--grpc-tls-key", str(certs.server_key)]
+    with running(args) as process:
+        output = read_until_ready(process)
         assert f"grpcs://127.0.0.1:{grpc_port}" in output, output
-        with grpcclient.InferenceServerClient(
-            f"127.0.0.1:{grpc_port}", ssl=True, root_certificates=str(certs.ca)
-        ) as client:
+        address = f"127.0.0.1:{grpc_port}"
+        with grpcclient.InferenceServerClient(address, ssl=True, root_certificates=str(certs.ca)) as client:
             assert client.is_model_ready("shapes")
         with grpcclient.InferenceServerClient(
-            f"127.0.0.1:{grpc_port}", ssl=True, root_certificates=str(certs.other_ca)
+            address, ssl=True, root_certificates=str(certs.other_ca)
         ) as stranger:
             with pytest.raises(Exception, match=r"(?i)unavailable|handshake|certificate"):
                 stranger.is_server_live(client_timeout=5)
-        with grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}") as plaintext:
+        with grpcclient.InferenceServerClient(address) as plaintext:
             with pytest.raises(Exception):  # noqa: B017 - any failure: the server speaks TLS only
                 plaintext.is_server_live(client_timeout=5)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
-        assert process.stdout is not None
-        process.stdout.close()
