@@ -70,7 +70,9 @@ def test_an_ensemble_is_one_pipeline_not_counted_again_with_its_steps(client: Tr
     ]
     standalone = {m.model for m in rates.models}
     assert "tiny_classifier_classifier" not in standalone and "tiny_classifier" not in standalone
-    assert rates.requests == 5  # nothing else ran: the steps are not added again
+    # The total counts each pipeline once and its steps not again (other tests' stragglers may
+    # land in standalone models during the window, so compare against the parts, not a constant).
+    assert rates.requests == pipeline.requests + sum(m.requests for m in rates.models)
 
 
 def test_failures_are_counted_by_reason(client: TritonClient) -> None:
