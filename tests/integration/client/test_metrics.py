@@ -72,7 +72,7 @@ def test_an_ensemble_is_one_pipeline_not_counted_again_with_its_steps(client: Tr
     assert "tiny_classifier_classifier" not in standalone and "tiny_classifier" not in standalone
     # The total counts each pipeline once and its steps not again (other tests' stragglers may
     # land in standalone models during the window, so compare against the parts, not a constant).
-    assert rates.requests == pipeline.requests + sum(m.requests for m in rates.models)
+    assert rates.requests == sum(p.requests for p in rates.pipelines) + sum(m.requests for m in rates.models)
 
 
 def test_failures_are_counted_by_reason(client: TritonClient) -> None:
