@@ -66,6 +66,7 @@ ONNX_CLASSIFIER_PARAMETERS: dict[str, str] = {
     "intra_op_threads": "1",
     "inter_op_threads": "1",
     "allow_spinning": "0",
+    "parallel_runs": "1",
 }
 """The ONNX classifier's config ``parameters`` (string values) and their defaults."""
 

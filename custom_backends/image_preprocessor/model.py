@@ -3,13 +3,15 @@
 Copied with ``imaging.py`` into a model version folder; the stub imports both as top-level
 modules, so nothing here may import tritonkit. Everything comes from the model config:
 
-- ``parameters``: the :class:`imaging.ImageSpec` (keys ``imaging.PARAMETER_KEYS``);
+- ``parameters``: the :class:`imaging.ImageSpec` (keys ``imaging.PARAMETER_KEYS``) and
+  ``threads`` (default "1"): how many images of a dynamic batch are preprocessed at once;
 - input ``IMAGE`` (TYPE_STRING, dims [1]) with ``max_batch_size > 0``, so a request carries
   ``[b, 1]`` encoded images;
 - output ``PIXELS``, dims ``ImageSpec.shape`` and the data type of ``ImageSpec.dtype``.
 
-A request with any undecodable image fails alone (INVALID_ARG, "image <i>: <why>"); the other
-requests of the dynamic batch are answered normally.
+All the images of a dynamic batch are preprocessed together, into one array whose rows are
+handed back per request. A request with any undecodable image fails alone (INVALID_ARG,
+"image <i>: <why>"); the other requests of the dynamic batch are answered normally.
 """
 
 import json
@@ -36,6 +38,14 @@ class TritonPythonModel:
             self._spec = ImageSpec.from_parameters(params)
         except ValueError as exc:
             raise ValueError(f"{name}: bad image parameters in config.pbtxt: {exc}") from None
+        try:
+            self._threads = int(params.get("threads", "1"))
+        except ValueError:
+            raise ValueError(
+                f"{name}: parameter 'threads' must be an integer, got {params['threads']!r}"
+            ) from None
+        if self._threads < 1:
+            raise ValueError(f"{name}: parameter 'threads' must be at least 1, got {self._threads}")
 
         if int(config.get("max_batch_size", 0)) < 1:
             raise ValueError(f"{name}: the preprocessor needs max_batch_size > 0")
@@ -62,21 +72,38 @@ class TritonPythonModel:
             )
 
     def execute(self, requests):
-        return [self._answer(request) for request in requests]
-
-    def _answer(self, request):
+        responses = [None] * len(requests)
+        images = []
+        spans = []  # (request index, first row, end row) in the batch's array
+        for index, request in enumerate(requests):
+            try:
+                tensor = pb_utils.get_input_tensor_by_name(request, PREPROCESSOR_INPUT)
+                if tensor is None:
+                    responses[index] = _error_response(f"missing input {PREPROCESSOR_INPUT!r}")
+                    continue
+                items = tensor.as_numpy().reshape(-1)
+            except Exception as exc:  # a bug must fail this request, not the whole batch
+                responses[index] = _error_response(f"preprocessing failed: {type(exc).__name__}: {exc}")
+                continue
+            spans.append((index, len(images), len(images) + len(items)))
+            images.extend(items)
         try:
-            tensor = pb_utils.get_input_tensor_by_name(request, PREPROCESSOR_INPUT)
-            if tensor is None:
-                return _error_response(f"missing input {PREPROCESSOR_INPUT!r}")
-            images = tensor.as_numpy().reshape(-1)
-            pixels, errors = preprocess_batch(images, self._spec)
-            problems = [f"image {index}: {error}" for index, error in enumerate(errors) if error is not None]
+            pixels, errors = preprocess_batch(images, self._spec, self._threads)
+        except Exception as exc:
+            for index, _, _ in spans:
+                responses[index] = _error_response(f"preprocessing failed: {type(exc).__name__}: {exc}")
+            return responses
+        for index, start, stop in spans:
+            problems = [
+                f"image {row - start}: {errors[row]}" for row in range(start, stop) if errors[row] is not None
+            ]
             if problems:
-                return _error_response("; ".join(problems))
-            return pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor(PREPROCESSOR_OUTPUT, pixels)])
-        except Exception as exc:  # a bug must fail this request, not the whole batch
-            return _error_response(f"preprocessing failed: {type(exc).__name__}: {exc}")
+                responses[index] = _error_response("; ".join(problems))
+            else:  # a slice of whole rows is contiguous: the stub copies it once, into shared memory
+                responses[index] = pb_utils.InferenceResponse(
+                    output_tensors=[pb_utils.Tensor(PREPROCESSOR_OUTPUT, pixels[start:stop])]
+                )
+        return responses
 
     def finalize(self):
         pass

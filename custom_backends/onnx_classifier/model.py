@@ -9,7 +9,12 @@ comes from the model config:
 - ``max_batch_size``: when > 0, the requests of a dynamic batch are concatenated into one
   onnxruntime run and the results split back per request, in order;
 - ``parameters`` (string values): ``intra_op_threads`` (default "1"), ``inter_op_threads``
-  (default "1"), ``allow_spinning`` ("0" or "1", default "0").
+  (default "1"), ``allow_spinning`` ("0" or "1", default "0"), ``parallel_runs`` (default "1").
+
+With ``parallel_runs`` P > 1, a dynamic batch of several requests is split into P parts run at
+the same time, from P threads, on a second session of ``intra_op_threads // P`` threads (at least
+one): on a CPU, P single-threaded runs use the cores better than one run split P ways, while a
+request alone still gets every intra-op thread of the first session, for the lowest latency.
 
 A request whose tensors have the wrong shape fails alone with INVALID_ARG; the instance kind GPU
 uses onnxruntime's CUDA provider when that is installed, else the CPU one.
@@ -17,13 +22,19 @@ uses onnxruntime's CUDA provider when that is installed, else the CPU one.
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
 import triton_python_backend_utils as pb_utils
 
 ONNX_MODEL_FILENAME = "model.onnx"
-DEFAULT_PARAMETERS = {"intra_op_threads": "1", "inter_op_threads": "1", "allow_spinning": "0"}
+DEFAULT_PARAMETERS = {
+    "intra_op_threads": "1",
+    "inter_op_threads": "1",
+    "allow_spinning": "0",
+    "parallel_runs": "1",
+}
 
 # onnxruntime's tensor type names for the numpy dtypes Triton inputs arrive in.
 _ORT_TYPES = {
@@ -63,9 +74,11 @@ def _int_parameter(params, key, minimum):
     return value
 
 
-def _session_options(params):
+def _session_options(params, intra_op_threads=None):
     options = ort.SessionOptions()
-    options.intra_op_num_threads = _int_parameter(params, "intra_op_threads", 0)
+    if intra_op_threads is None:
+        intra_op_threads = _int_parameter(params, "intra_op_threads", 0)
+    options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = _int_parameter(params, "inter_op_threads", 0)
     spinning = params.get("allow_spinning", DEFAULT_PARAMETERS["allow_spinning"])
     if spinning not in ("0", "1"):
@@ -74,7 +87,23 @@ def _session_options(params):
     options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No preplanned block per input shape: tensors come from the arena as they live and die,
+    # which keeps concurrent runs' peak ~40 MB lower at the same speed.
+    options.enable_mem_pattern = False
     return options
+
+
+_SHARED_ARENA = []  # registered once per process; both sessions of an instance allocate from it
+
+
+def _use_shared_arena(options):
+    """One CPU memory arena for every session of this stub process, grown by what is asked for
+    (not the next power of two): two sessions then hold one peak, not two."""
+    if not _SHARED_ARENA:
+        memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(memory, ort.OrtArenaCfg({"arena_extend_strategy": 1}))
+        _SHARED_ARENA.append(memory)
+    options.add_session_config_entry("session.use_env_allocators", "1")
 
 
 def _providers(args):
@@ -117,9 +146,26 @@ class TritonPythonModel:
             raise FileNotFoundError(f"{self._name}: no {ONNX_MODEL_FILENAME} at {path}")
         try:
             options = _session_options(params)
+            parallel = _int_parameter(params, "parallel_runs", 1)
         except ValueError as exc:
             raise ValueError(f"{self._name}: {exc}") from None
-        self._session = ort.InferenceSession(path, sess_options=options, providers=_providers(args))
+        providers = _providers(args)
+        if providers == ["CPUExecutionProvider"]:
+            _use_shared_arena(options)
+        self._session = ort.InferenceSession(path, sess_options=options, providers=providers)
+        self._parallel = parallel if self._batching else 1
+        self._batch_session = self._session
+        self._pool = None
+        if self._parallel > 1:
+            threads = max(1, options.intra_op_num_threads // self._parallel)
+            if threads != options.intra_op_num_threads:
+                batch_options = _session_options(params, threads)
+                if providers == ["CPUExecutionProvider"]:
+                    _use_shared_arena(batch_options)
+                self._batch_session = ort.InferenceSession(
+                    path, sess_options=batch_options, providers=providers
+                )
+            self._pool = ThreadPoolExecutor(self._parallel - 1, thread_name_prefix="onnx-run")
 
         graph_inputs = {node.name: node for node in self._session.get_inputs()}
         graph_outputs = {node.name for node in self._session.get_outputs()}
@@ -154,7 +200,19 @@ class TritonPythonModel:
             groups.setdefault(key, []).append((index, arrays, batch_size))
 
         for members in groups.values():
-            self._run(members, responses)
+            parts = min(self._parallel, len(members))
+            if parts == 1:
+                self._run(members, responses, self._session)
+                continue
+            # consecutive requests per part, so the answers keep their order within each run
+            bounds = [len(members) * k // parts for k in range(parts + 1)]
+            chunks = [members[bounds[k] : bounds[k + 1]] for k in range(parts)]
+            pending = [
+                self._pool.submit(self._run, chunk, responses, self._batch_session) for chunk in chunks[1:]
+            ]
+            self._run(chunks[0], responses, self._batch_session)
+            for future in pending:
+                future.result()
         return responses
 
     def _read(self, request):
@@ -183,7 +241,7 @@ class TritonPythonModel:
             arrays[tensor.name] = array
         return arrays, batch_size
 
-    def _run(self, members, responses):
+    def _run(self, members, responses, session):
         """One onnxruntime run for requests of equal shapes; answers each in place."""
         if len(members) == 1:
             feeds = members[0][1]
@@ -196,7 +254,7 @@ class TritonPythonModel:
             name: np.ascontiguousarray(array, dtype=self._feed_dtypes[name]) for name, array in feeds.items()
         }
         try:
-            results = self._session.run(self._output_names, feeds)
+            results = session.run(self._output_names, feeds)
         except Exception as exc:
             for index, _, _ in members:
                 responses[index] = _error_response(f"onnxruntime failed: {exc}", "INTERNAL")
@@ -231,4 +289,7 @@ class TritonPythonModel:
             )
 
     def finalize(self):
-        self._session = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self._session = self._batch_session = None

@@ -133,8 +133,12 @@ def test_gpu_build_runs_the_classifier_on_kind_gpu_and_the_rest_as_before(
     gpu = _config(gpu_repo / f"{NAME}_classifier")
     cpu = _config(triton_repo / f"{NAME}_classifier")
     assert [g.kind for g in gpu.instance_group] == [model_config_pb2.ModelInstanceGroup.KIND_GPU]
-    gpu.ClearField("instance_group")
-    cpu.ClearField("instance_group")
+    # the preferred batch sizes measured on CPU are not imposed on a GPU: it batches all it can
+    assert list(cpu.dynamic_batching.preferred_batch_size)
+    assert not list(gpu.dynamic_batching.preferred_batch_size)
+    for config in (gpu, cpu):
+        config.ClearField("instance_group")
+        config.dynamic_batching.ClearField("preferred_batch_size")
     assert gpu == cpu
     for model in (NAME, f"{NAME}_preprocess"):
         assert _config(gpu_repo / model) == _config(triton_repo / model)

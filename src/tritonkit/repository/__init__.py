@@ -28,7 +28,7 @@ from ._configs import (
     render_config,
     triton_dtype,
 )
-from ._defaults import CpuLayout, available_cores, default_cpu_layout
+from ._defaults import CpuLayout, available_cores, default_cpu_layout, parallel_runs_for
 from ._errors import (
     BuildOptionsError,
     InvalidNameError,
@@ -57,6 +57,7 @@ from ._object_store import (
     publish_to_object_store,
 )
 from ._publish import CONFIG_FILENAME, existing_versions, next_version, repository_lock, write_atomic
+from ._variants import publish_config_variant
 
 __all__ = [
     "BUILD_STEPS",
@@ -99,11 +100,13 @@ __all__ = [
     "object_store_client",
     "object_store_models",
     "object_store_versions",
+    "parallel_runs_for",
     "parse_config",
     "parse_object_store_url",
     "pin_versions",
     "preprocess_config",
     "preprocess_name",
+    "publish_config_variant",
     "publish_to_object_store",
     "read_labels",
     "render_config",

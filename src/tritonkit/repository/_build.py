@@ -51,7 +51,7 @@ from ._configs import (
     preprocess_config,
     render_config,
 )
-from ._defaults import DEFAULT_MAX_BATCH_SIZE, default_cpu_layout
+from ._defaults import DEFAULT_MAX_BATCH_SIZE, default_cpu_layout, parallel_runs_for
 from ._errors import BuildOptionsError
 from ._labels import check_label_count, labels_bytes, read_labels
 from ._names import classifier_name, preprocess_name, validate_model_name
@@ -316,19 +316,31 @@ def _staged_models(
     scaling: str,
 ) -> list[StagedModel]:
     layout = default_cpu_layout()
+    cpu = options.device == "cpu"
+    instances = options.instances or layout.classifier_instances
+    threads = options.intra_op_threads or layout.intra_op_threads
+    preprocess_instances = options.preprocess_instances or layout.preprocess_instances
+
+    def preferred(default: tuple[int, ...], on_cpu: bool) -> tuple[int, ...]:
+        # The CPU-measured sizes; on a GPU the batcher's own choice (largest batch) is better.
+        if options.preferred_batch_sizes or not on_cpu:
+            return options.preferred_batch_sizes
+        return tuple(size for size in default if size <= options.max_batch_size)
+
     scheduling = Scheduling(
         max_batch_size=options.max_batch_size,
         max_queue_delay_us=options.max_queue_delay_us,
-        preferred_batch_sizes=options.preferred_batch_sizes,
-        instances=options.instances or layout.classifier_instances,
+        preferred_batch_sizes=preferred(layout.classifier_preferred_batch_sizes, cpu),
+        instances=instances,
         kind="KIND_GPU" if options.device == "gpu" else "KIND_CPU",
     )
-    threads = options.intra_op_threads or layout.intra_op_threads
     if options.target == "embedded":
         runtime_parameters = {
             "intra_op_threads": str(threads),
             "inter_op_threads": "1",
             "allow_spinning": "0",
+            # one instance runs a batch's requests side by side (see CpuLayout)
+            "parallel_runs": str(parallel_runs_for(instances, threads) if cpu else 1),
         }
     else:  # parameter names of Triton's onnxruntime backend
         runtime_parameters = {"intra_op_thread_count": str(threads), "inter_op_thread_count": "1"}
@@ -369,9 +381,16 @@ def _staged_models(
                 preprocess_config(
                     preprocess,
                     pixels,
-                    dataclasses.replace(scheduling, kind="KIND_CPU"),  # Pillow decodes on the CPU
-                    instances=options.preprocess_instances or layout.preprocess_instances,
-                    parameters=spec.to_parameters(),
+                    dataclasses.replace(  # Pillow decodes on the CPU
+                        scheduling,
+                        kind="KIND_CPU",
+                        preferred_batch_sizes=preferred(layout.preprocess_preferred_batch_sizes, True),
+                    ),
+                    instances=preprocess_instances,
+                    parameters={
+                        **spec.to_parameters(),
+                        "threads": str(max(1, layout.preprocess_threads // preprocess_instances)),
+                    },
                     input_name=PREPROCESSOR_INPUT,
                     output_name=PREPROCESSOR_OUTPUT,
                 )

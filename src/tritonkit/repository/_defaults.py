@@ -18,16 +18,50 @@ def available_cores() -> int:
 
 @dataclass(frozen=True)
 class CpuLayout:
-    """How the generated models share the machine's cores."""
+    """How the generated models share the machine's cores.
+
+    ``parallel_runs``: requests of one dynamic batch the classifier runs side by side (each on
+    one core) instead of splitting one run across cores; ``preprocess_threads``: images of one
+    batch the preprocessor decodes at once. The preferred batch sizes give every parallel run and
+    every preprocessing thread two requests per batch: big enough to keep the cores busy between
+    batches, small enough to keep onnxruntime's activations (and so its memory) small.
+    """
 
     classifier_instances: int
     preprocess_instances: int
     intra_op_threads: int
+    parallel_runs: int = 1
+    preprocess_threads: int = 1
+    classifier_preferred_batch_sizes: tuple[int, ...] = ()
+    preprocess_preferred_batch_sizes: tuple[int, ...] = ()
 
 
 def default_cpu_layout(cores: int | None = None) -> CpuLayout:
-    """One classifier instance whose onnxruntime uses every core (no spin-waiting, so idle
-    threads give the cores back to the preprocessor), and preprocessor instances for half of
-    them: decoding is single-threaded per instance and overlaps with inference."""
+    """One process per model, each using every core, measured on 2 cores (docs/BENCHMARKS.md).
+
+    A lone request gets every core: onnxruntime's intra-op threads (no spin-waiting, so idle
+    threads give the cores back). Under load, the dynamic batcher hands the classifier two
+    requests per parallel run, run side by side on single-threaded sessions (which uses the cores
+    better than intra-op parallelism), and the preprocessor two images per core, decoded by as
+    many threads. One process per model keeps the memory down: a second onnxruntime stub costs more
+    than a second session inside the first (a second classifier instance measured ~10% more
+    throughput and ~190 MB more resident memory on 2 cores).
+    """
     n = cores or available_cores()
-    return CpuLayout(classifier_instances=1, preprocess_instances=max(1, n // 2), intra_op_threads=n)
+    runs = parallel_runs_for(1, n)
+    return CpuLayout(
+        classifier_instances=1,
+        preprocess_instances=1,
+        intra_op_threads=n,
+        parallel_runs=runs,
+        preprocess_threads=n,
+        classifier_preferred_batch_sizes=(2 * runs,),
+        preprocess_preferred_batch_sizes=(2 * max(2, n),),
+    )
+
+
+def parallel_runs_for(instances: int, intra_op_threads: int) -> int:
+    """How many requests of a batch one classifier instance runs side by side: one more than its
+    threads when a single instance has several (the extra run fills the cores while the others
+    finish, instead of idling until the slowest one does), else one run for the whole batch."""
+    return intra_op_threads + 1 if instances == 1 and intra_op_threads > 1 else 1
