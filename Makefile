@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv system-deps demo test lint unit integration
+.PHONY: venv system-deps demo test lint unit integration bench
 
 venv:
 	@scripts/venv.sh
@@ -26,3 +26,7 @@ unit: venv
 
 integration: venv
 	$(BIN)/pytest tests/integration
+
+# Regenerates the figures and the table of docs/BENCHMARKS.md (several minutes).
+bench: venv
+	scripts/bench.sh

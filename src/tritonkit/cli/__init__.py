@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import _build_repo, _client_commands, _demo, _publish, _rollout, _serve, _soak
+from . import _bench, _build_repo, _client_commands, _demo, _publish, _rollout, _serve, _soak
 from ._console import widen_when_piped
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ app.command("demo")(_demo.demo)
 app.command("rollout")(_rollout.rollout_command)
 app.command("rollback")(_rollout.rollback_command)
 app.command("soak")(_soak.soak)
+app.command("bench")(_bench.bench)
+app.command("tune")(_bench.tune)
 
 
 @app.command("version")
