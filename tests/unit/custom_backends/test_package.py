@@ -13,7 +13,7 @@ from tritonkit.custom_backends import ONNX_CLASSIFIER_DIR, PREPROCESSOR_DIR, bac
 from tritonkit.custom_backends.image_preprocessor import imaging
 
 ALLOWED_IMPORTS = {"json", "os", "io", "warnings", "collections", "dataclasses", "typing", "__future__"}
-ALLOWED_IMPORTS |= {"contextlib", "threading", "concurrent"}  # standard library, for threaded batches
+ALLOWED_IMPORTS |= {"contextlib", "threading", "concurrent", "ctypes"}  # standard library
 ALLOWED_IMPORTS |= {"numpy", "PIL", "onnxruntime", "triton_python_backend_utils", "imaging"}
 
 
