@@ -136,8 +136,11 @@ class TuneOptions:
     confirm: bool = True
     protocol: str = "grpc"
     timeout_s: float = 60.0
+    budget_s: float = 300.0
 
     def __post_init__(self) -> None:
+        if self.budget_s <= 0:
+            raise TuneError(f"--budget must be a positive number of seconds, got {self.budget_s}")
         if self.max_p99_ms is not None and self.max_p99_ms <= 0:
             raise TuneError(f"--max-p99-ms must be positive, got {self.max_p99_ms}")
         if not self.concurrency or any(c < 1 for c in self.concurrency):
@@ -219,6 +222,8 @@ class TuneResult:
     winner: CandidateResult
     published_version: int | None
     from_version: int
+    skipped: int = 0
+    """Candidates of the search left unmeasured because the time budget ran out."""
 
     def record(self) -> dict[str, Any]:
         """What goes into the new version's manifest."""
@@ -228,6 +233,7 @@ class TuneResult:
             "max_p99_ms": self.winner.max_p99_ms,
             "machine": asdict(machine_info()),
             "loadavg": load_average(),
+            "skipped_for_time": self.skipped,
             "baseline": asdict(self.baseline),
             "winner": _row(self.winner),
             "candidates": [_row(result) for result in self.results],
@@ -405,6 +411,9 @@ class _Session:
 def tune(options: TuneOptions, progress: Progress | None = None) -> TuneResult:
     """Measure candidates around the repository's current config and publish the best one.
 
+    The search stops starting new measurements once the next one (estimated by the longest so
+    far) would end past ``budget_s`` after the server started; the baseline is always measured.
+
     Raises :class:`TuneError` when no candidate meets the budget (nothing is published then).
     """
     say = progress or (lambda _text, _result: None)
@@ -426,22 +435,40 @@ def tune(options: TuneOptions, progress: Progress | None = None) -> TuneResult:
 
     say("starting a private Triton in EXPLICIT mode", None)
     started = time.monotonic()
+    longest = 0.0  # the longest measurement so far: what the next one may take
+    skipped = 0
+
+    def affordable() -> bool:
+        return time.monotonic() - started + longest <= options.budget_s
+
+    def timed(candidate: Candidate) -> CandidateResult:
+        nonlocal longest
+        begin = time.monotonic()
+        measured = measure(candidate)
+        longest = max(longest, time.monotonic() - begin)
+        return measured
+
     session.server.start(timeout_s=180)
     try:
-        best = measure(baseline)
+        best = timed(baseline)  # always measured: the winner is chosen against it
         for dimension in space.dimensions():
             for change in dimension:
                 candidate = replace(best.candidate, **change)
                 if candidate in results:
                     continue
-                measured = measure(candidate)
+                if not affordable():
+                    skipped += 1
+                    continue
+                measured = timed(candidate)
                 if measured.score > best.score:
                     best = measured
+        if skipped:
+            say(f"time budget of {options.budget_s:g} s reached: {skipped} candidate(s) not measured", None)
         ranked = sorted(results.values(), key=lambda r: r.score, reverse=True)
-        if options.confirm and len(ranked) > 1 and ranked[1].score > 0:
+        if options.confirm and len(ranked) > 1 and ranked[1].score > 0 and affordable():
             say("measuring the two best again", None)
             for top in ranked[:2]:
-                measure(top.candidate)
+                timed(top.candidate)
     finally:
         session.server.stop()
     ordered = tuple(results.values())
@@ -461,6 +488,7 @@ def tune(options: TuneOptions, progress: Progress | None = None) -> TuneResult:
         winner=winner,
         published_version=None,
         from_version=pipeline.version,
+        skipped=skipped,
     )
     say(f"tuned in {time.monotonic() - started:.0f} s", None)
     if options.publish:

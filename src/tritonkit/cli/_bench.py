@@ -379,6 +379,10 @@ def tune(
     publish: Annotated[bool, typer.Option(help="Publish the winner as a new version.")] = True,
     confirm: Annotated[bool, typer.Option(help="Measure the two best again before choosing.")] = True,
     protocol: Annotated[str, typer.Option(help="grpc or http.")] = "grpc",
+    budget: Annotated[
+        float,
+        typer.Option(help="Seconds the search may take; later candidates are skipped."),
+    ] = 300.0,
 ) -> None:
     """Find a faster config for a pipeline: sweep instances, threads and batching on a private
     embedded Triton, and publish the best one within the latency budget as a new version."""
@@ -416,6 +420,7 @@ def tune(
             publish=publish,
             confirm=confirm,
             protocol=protocol,
+            budget_s=budget,
         )
 
         def say(text: str, measured: CandidateResult | None) -> None:

@@ -73,6 +73,28 @@ def test_tune_measures_the_candidates_and_publishes_the_winner_as_a_new_version(
     assert (repo / "tiny_classifier" / "2" / "model.onnx").exists()
 
 
+def test_the_time_budget_stops_the_search_after_the_baseline_and_says_so(repo: Path, photos: Path) -> None:
+    seen: list[str] = []
+    result = tune(
+        TuneOptions(
+            model="tiny",
+            repository=repo,
+            space=SPACE,
+            concurrency=(2,),
+            duration_s=0.5,
+            warmup_s=0,
+            images=(photos,),
+            budget_s=0.5,  # less than starting the server takes: only the baseline is measured
+        ),
+        lambda text, _measured: seen.append(text),
+    )
+    assert [r.candidate for r in result.results] == [result.baseline]
+    assert result.skipped == 2 and result.published_version == 2
+    assert any("time budget of 0.5 s reached: 2 candidate(s) not measured" in text for text in seen)
+    manifest = json.loads((repo / "tiny" / "2" / "tritonkit.json").read_text())
+    assert manifest["tune"]["skipped_for_time"] == 2
+
+
 def test_an_unmeetable_budget_publishes_nothing_and_the_cli_says_why(repo: Path, photos: Path) -> None:
     # a space of one point, the built config: a single measurement
     outcome = CliRunner().invoke(
