@@ -21,7 +21,6 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 from imaging import PREPROCESSOR_INPUT, PREPROCESSOR_OUTPUT, ImageSpec, preprocess_batch
 
-
 # glibc's mallopt parameters (malloc.h) and the values the preprocessor runs with.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
