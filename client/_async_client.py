@@ -21,6 +21,7 @@ from ._classify import (
 )
 from ._common import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_TIMEOUT_S,
     ClientSettings,
     config_text,
@@ -47,7 +48,7 @@ from ._status import (
     parse_server_metadata,
     parse_statistics,
 )
-from ._tensors import InferPlan, merge_results, plan_inference
+from ._tensors import InferPlan, check_request_size, merge_results, plan_inference
 from ._wire import Wire
 
 T = TypeVar("T")
@@ -63,7 +64,9 @@ class AsyncTritonClient:
         ...     outputs = await client.infer("add_sub", {"INPUT0": a, "INPUT1": b})
 
     The connection is made on first use, inside the running event loop; use one client per loop.
-    The deadline of each call is enforced by cancelling it, for both protocols.
+    The deadline of each call is enforced by cancelling it, for both protocols. The arguments
+    are :class:`TritonClient`'s, ``max_request_bytes`` included (default 64 MiB of tensor data
+    per request, ``None`` for no limit; a larger request raises :class:`InvalidInput` unsent).
     """
 
     def __init__(
@@ -78,9 +81,19 @@ class AsyncTritonClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         metrics_url: str | None = None,
         metrics: ClientMetrics | None = None,
+        max_request_bytes: int | None = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self._settings = ClientSettings.create(
-            url, protocol, timeout_s, retries, ssl, headers, concurrency, metrics_url, metrics
+            url,
+            protocol,
+            timeout_s,
+            retries,
+            ssl,
+            headers,
+            concurrency,
+            metrics_url,
+            metrics,
+            max_request_bytes,
         )
         self._wire = Wire(self._settings.endpoint.protocol)
         self._client: Any = None
@@ -148,10 +161,12 @@ class AsyncTritonClient:
             else:
                 import tritonclient.http.aio as httpaio
 
+                # No session-wide timeout: aiohttp's would cut short calls given a longer
+                # deadline than timeout_s; _call enforces every call's own deadline instead.
                 self._client = httpaio.InferenceServerClient(
                     endpoint.address,
                     conn_limit=max(16, 2 * self._settings.concurrency),
-                    conn_timeout=self._settings.timeout_s,
+                    conn_timeout=None,
                     ssl=tls is not None,
                     ssl_context=tls.ssl_context() if tls is not None else None,
                 )
@@ -199,6 +214,11 @@ class AsyncTritonClient:
         started = time.monotonic()
         error: BaseException | None = None
         merged = self._settings.merged_headers(headers)
+        if self._wire.protocol == "http" and not any(k.lower() == "accept-encoding" for k in merged):
+            # aiohttp asks for gzip by default, and Triton then compresses every answer, binary
+            # tensors included: CPU on both sides for data that hardly shrinks. The sync client
+            # never asks; this one must not either.
+            merged["Accept-Encoding"] = "identity"
         try:
             remaining = deadline.remaining()
             if remaining <= 0:
@@ -424,28 +444,47 @@ class AsyncTritonClient:
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, np.ndarray]:
         """Run a model; see :meth:`TritonClient.infer`."""
-        return await self._infer(model, inputs, outputs, version, timeout_s, shared_memory, headers, None)
-
-    async def _infer(
-        self,
-        model: str,
-        inputs: Any,
-        outputs: Sequence[str] | None,
-        version: int | str | None,
-        timeout_s: float | None,
-        shared_memory: AsyncSharedMemory | None,
-        headers: Mapping[str, str] | None,
-        class_counts: Mapping[str, int] | None,
-    ) -> dict[str, np.ndarray]:
         deadline = self._settings.deadline(timeout_s)
         v = version_text(version)
-        metadata, config = await self._model_info(model, v, deadline)
+        plan, metadata, config = await self._plan(model, v, inputs, outputs, None, deadline, shared_memory)
+        return await self._send(model, v, plan, metadata, config, deadline, shared_memory, headers)
+
+    async def _plan(
+        self,
+        model: str,
+        version: str,
+        inputs: Any,
+        outputs: Sequence[str] | None,
+        class_counts: Mapping[str, int] | None,
+        deadline: Deadline,
+        shared_memory: AsyncSharedMemory | None,
+    ) -> tuple[InferPlan, ModelMetadata, ModelConfig]:
+        """The checked requests of one inference, nothing sent yet but the (cached) model info."""
+        metadata, config = await self._model_info(model, version, deadline)
         plan = plan_inference(metadata, config, inputs, outputs, class_counts)
+        check_request_size(
+            plan, model, self._settings.max_request_bytes, shared_memory=shared_memory is not None
+        )
+        return plan, metadata, config
+
+    async def _send(
+        self,
+        model: str,
+        version: str,
+        plan: InferPlan,
+        metadata: ModelMetadata,
+        config: ModelConfig,
+        deadline: Deadline,
+        shared_memory: AsyncSharedMemory | None,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, np.ndarray]:
         try:
             if shared_memory is not None:
-                parts = await shared_memory._run(self, model, v, plan, metadata, config, deadline, headers)
+                parts = await shared_memory._run(
+                    self, model, version, plan, metadata, config, deadline, headers
+                )
             else:
-                parts = await self._run_chunks(model, v, plan, deadline, headers)
+                parts = await self._run_chunks(model, version, plan, deadline, headers)
         except TritonClientError as error:
             if error.status is not None and not isinstance(error, ServerUnavailable | Timeout):
                 self._forget(model)
@@ -498,11 +537,13 @@ class AsyncTritonClient:
         name = image_input(metadata)
         scores = scores_output(metadata, config, output)
         groups = [batch] if config.batches else list(batch)
+        # every request is planned (and its size checked) before the first one is sent
+        plans = [
+            await self._plan(model, v, {name: g}, [scores], {scores: top_k}, deadline, None) for g in groups
+        ]
         results: list[list[Classification]] = []
-        for group in groups:
-            answer = await self._infer(
-                model, {name: group}, [scores], v, deadline.remaining() or 1e-3, None, None, {scores: top_k}
-            )
+        for plan, metadata, config in plans:
+            answer = await self._send(model, v, plan, metadata, config, deadline, None, None)
             results += parse_classifications(answer[scores] if config.batches else answer[scores][np.newaxis])
         return results
 

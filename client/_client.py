@@ -22,6 +22,7 @@ from ._classify import (
 )
 from ._common import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_TIMEOUT_S,
     ClientSettings,
     config_text,
@@ -54,7 +55,7 @@ from ._status import (
     parse_server_metadata,
     parse_statistics,
 )
-from ._tensors import InferPlan, merge_results, plan_inference
+from ._tensors import InferPlan, check_request_size, merge_results, plan_inference
 from ._wire import Wire
 
 T = TypeVar("T")
@@ -76,9 +77,12 @@ class TritonClient:
     backoff and jitter). ``ssl`` turns on TLS (``True`` or a :class:`TLSConfig` with custom root
     certificates); ``headers`` go with every request (e.g. an admin key or a bearer token).
     ``concurrency`` bounds the requests one split ``infer`` sends at once.
+    ``max_request_bytes`` (default 64 MiB, ``None`` for no limit) is the most tensor data one
+    request may carry: a larger one is refused with :class:`InvalidInput` before anything is
+    sent (numeric tensors sent through :meth:`shared_memory` do not count).
 
     Calls run on a small pool of worker threads owned by the client; over HTTP each worker has its
-    own tritonclient connection, since tritonclient's HTTP client must not be shared by threads.
+    own tritonclient connections, since tritonclient's HTTP client must not be shared by threads.
     """
 
     def __init__(
@@ -93,9 +97,19 @@ class TritonClient:
         concurrency: int = DEFAULT_CONCURRENCY,
         metrics_url: str | None = None,
         metrics: ClientMetrics | None = None,
+        max_request_bytes: int | None = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self._settings = ClientSettings.create(
-            url, protocol, timeout_s, retries, ssl, headers, concurrency, metrics_url, metrics
+            url,
+            protocol,
+            timeout_s,
+            retries,
+            ssl,
+            headers,
+            concurrency,
+            metrics_url,
+            metrics,
+            max_request_bytes,
         )
         self._wire = Wire(self._settings.endpoint.protocol)
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -151,8 +165,15 @@ class TritonClient:
         return f"TritonClient({self.url!r})"
 
     # -- the machinery every call goes through ---------------------------------------------
-    def _connection(self) -> Any:
-        """tritonclient's client for this worker thread (HTTP) or the shared one (gRPC)."""
+    def _connection(self, remaining_s: float) -> Any:
+        """tritonclient's client for this worker thread (HTTP) or the shared one (gRPC), for a
+        call with ``remaining_s`` seconds left.
+
+        gRPC takes each call's deadline as an argument. tritonclient's HTTP client fixes its
+        socket timeout when it is made, and a socket timeout shorter than the call's deadline
+        would end the call early; so each worker keeps one HTTP connection per socket timeout,
+        the client's ``timeout_s`` doubled until it covers the call.
+        """
         if self._closed:
             raise TritonClientError("the client is closed", protocol=self._wire.protocol)
         endpoint = self._settings.endpoint
@@ -162,10 +183,14 @@ class TritonClient:
                     self._shared = _new_grpc(endpoint.address, endpoint.tls)
                     self._connections.append(self._shared)
                 return self._shared
-        connection = getattr(self._local, "connection", None)
+        socket_timeout = http_socket_timeout(self._settings.timeout_s, remaining_s)
+        connections: dict[float, Any] | None = getattr(self._local, "connections", None)
+        if connections is None:
+            connections = self._local.connections = {}
+        connection = connections.get(socket_timeout)
         if connection is None:
-            connection = _new_http(endpoint.address, endpoint.tls, self._settings.timeout_s)
-            self._local.connection = connection
+            connection = _new_http(endpoint.address, endpoint.tls, socket_timeout)
+            connections[socket_timeout] = connection
             with self._lock:
                 self._connections.append(connection)
         return connection
@@ -185,7 +210,8 @@ class TritonClient:
                 raise timeout_error(operation, deadline, self._settings, model)
             tries += 1
             try:
-                return attempt(self._connection(), self._wire.call_kwargs(headers, deadline.remaining()))
+                remaining = deadline.remaining()
+                return attempt(self._connection(remaining), self._wire.call_kwargs(headers, remaining))
             except Exception as exc:
                 error = error_from_exception(
                     exc, protocol=self._wire.protocol, model=model, operation=operation, url=self.url
@@ -466,30 +492,49 @@ class TritonClient:
         batch dimension is added (and removed from the outputs) for batching models. A batch
         larger than the model's ``max_batch_size`` is split, sent ``concurrency`` requests at a
         time and put back together in order. ``shared_memory`` (from :meth:`shared_memory`)
-        moves the tensors through system shared memory instead of the socket.
+        moves the tensors through system shared memory instead of the socket. A request with
+        more tensor data than the client's ``max_request_bytes`` raises :class:`InvalidInput`
+        before any request is sent.
         """
-        return self._infer(model, inputs, outputs, version, timeout_s, shared_memory, headers, None)
-
-    def _infer(
-        self,
-        model: str,
-        inputs: Any,
-        outputs: Sequence[str] | None,
-        version: int | str | None,
-        timeout_s: float | None,
-        shared_memory: SharedMemory | None,
-        headers: Mapping[str, str] | None,
-        class_counts: Mapping[str, int] | None,
-    ) -> dict[str, np.ndarray]:
         deadline = self._settings.deadline(timeout_s)
         v = version_text(version)
-        metadata, config = self._model_info(model, v, deadline)
+        plan, metadata, config = self._plan(model, v, inputs, outputs, None, deadline, shared_memory)
+        return self._send(model, v, plan, metadata, config, deadline, shared_memory, headers)
+
+    def _plan(
+        self,
+        model: str,
+        version: str,
+        inputs: Any,
+        outputs: Sequence[str] | None,
+        class_counts: Mapping[str, int] | None,
+        deadline: Deadline,
+        shared_memory: SharedMemory | None,
+    ) -> tuple[InferPlan, ModelMetadata, ModelConfig]:
+        """The checked requests of one inference, nothing sent yet but the (cached) model info."""
+        metadata, config = self._model_info(model, version, deadline)
         plan = plan_inference(metadata, config, inputs, outputs, class_counts)
+        check_request_size(
+            plan, model, self._settings.max_request_bytes, shared_memory=shared_memory is not None
+        )
+        return plan, metadata, config
+
+    def _send(
+        self,
+        model: str,
+        version: str,
+        plan: InferPlan,
+        metadata: ModelMetadata,
+        config: ModelConfig,
+        deadline: Deadline,
+        shared_memory: SharedMemory | None,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, np.ndarray]:
         try:
             if shared_memory is not None:
-                parts = shared_memory._run(self, model, v, plan, metadata, config, deadline, headers)
+                parts = shared_memory._run(self, model, version, plan, metadata, config, deadline, headers)
             else:
-                parts = self._run_chunks(model, v, plan, deadline, headers)
+                parts = self._run_chunks(model, version, plan, deadline, headers)
         except TritonClientError as error:
             if error.status is not None and not isinstance(error, ServerUnavailable | Timeout):
                 self._forget(model)  # the model may have changed under us
@@ -577,11 +622,11 @@ class TritonClient:
             groups = [batch]
         else:
             groups = [row for row in batch]  # a model without batching takes one image per request
+        # every request is planned (and its size checked) before the first one is sent
+        plans = [self._plan(model, v, {name: g}, [scores], {scores: top_k}, deadline, None) for g in groups]
         results: list[list[Classification]] = []
-        for group in groups:
-            answer = self._infer(
-                model, {name: group}, [scores], v, deadline.remaining() or 1e-3, None, None, {scores: top_k}
-            )
+        for plan, metadata, config in plans:
+            answer = self._send(model, v, plan, metadata, config, deadline, None, None)
             results += parse_classifications(answer[scores] if config.batches else answer[scores][np.newaxis])
         return results
 
@@ -715,6 +760,16 @@ class SharedMemory:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def http_socket_timeout(timeout_s: float, remaining_s: float) -> float:
+    """The socket timeout of the HTTP connection for a call with ``remaining_s`` left: the
+    client's ``timeout_s``, doubled until it is at least that (so a few connections serve
+    every deadline, and none is cut short by its socket)."""
+    socket_timeout = timeout_s
+    while socket_timeout < remaining_s:
+        socket_timeout *= 2
+    return socket_timeout
 
 
 def _new_http(address: str, tls: TLSConfig | None, timeout_s: float) -> Any:

@@ -15,6 +15,9 @@ from ._status import ModelConfig, RepositoryModel
 
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_CONCURRENCY = 4
+# Tensor data in one request: far above any ordinary batch of images, far below gRPC's 2 GiB
+# message limit; larger numeric tensors belong in shared memory, which does not count.
+DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class ClientSettings:
     concurrency: int
     metrics_url: str
     instrumentation: ClientMetrics | None
+    max_request_bytes: int | None = DEFAULT_MAX_REQUEST_BYTES
 
     @classmethod
     def create(
@@ -41,11 +45,18 @@ class ClientSettings:
         concurrency: int,
         metrics_url: str | None,
         instrumentation: ClientMetrics | None,
+        max_request_bytes: int | None = DEFAULT_MAX_REQUEST_BYTES,
     ) -> ClientSettings:
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if max_request_bytes is not None and (
+            isinstance(max_request_bytes, bool)
+            or not isinstance(max_request_bytes, int)
+            or max_request_bytes < 1
+        ):
+            raise ValueError(f"max_request_bytes must be a positive int or None, got {max_request_bytes!r}")
         endpoint = parse_endpoint(url, protocol, ssl)
         for key, value in (headers or {}).items():
             if not isinstance(key, str) or not isinstance(value, str):
@@ -58,6 +69,7 @@ class ClientSettings:
             concurrency=concurrency,
             metrics_url=metrics_url or endpoint.metrics_url(),
             instrumentation=instrumentation,
+            max_request_bytes=max_request_bytes,
         )
 
     def deadline(self, timeout_s: float | None) -> Deadline:

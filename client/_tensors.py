@@ -44,6 +44,14 @@ class TensorData:
     def nbytes(self) -> int:
         return int(self.array.nbytes)
 
+    @property
+    def wire_nbytes(self) -> int:
+        """Bytes of tensor data this input puts in a request: BYTES elements are sent with a
+        4-byte length each, other tensors as their raw buffer."""
+        if self.datatype == "BYTES":
+            return sum(4 + len(item) for item in self.array.reshape(-1))
+        return self.nbytes
+
 
 @dataclass(frozen=True)
 class OutputRequest:
@@ -112,6 +120,43 @@ def plan_inference(
         outputs=_outputs(metadata, outputs, class_counts),
         added_batch_dim=added_batch_dim,
     )
+
+
+def check_request_size(
+    plan: InferPlan, model: str, max_request_bytes: int | None, *, shared_memory: bool = False
+) -> None:
+    """Refuse, before anything is sent, a plan with a request carrying more tensor data than
+    ``max_request_bytes`` (``None``: no limit). Every request of a split batch is checked.
+
+    With ``shared_memory`` the numeric tensors travel through shared-memory regions, so only
+    BYTES tensors count.
+    """
+    if max_request_bytes is None:
+        return
+    start = 0
+    for number, chunk in enumerate(plan.chunks, 1):
+        sent = [t for t in chunk if not (shared_memory and t.datatype != "BYTES")]
+        total = sum(t.wire_nbytes for t in sent)
+        rows = chunk[0].array.shape[0] if chunk and chunk[0].array.ndim else 1
+        if total > max_request_bytes:
+            where = ""
+            if len(plan.chunks) > 1:
+                where = f" (request {number} of {len(plan.chunks)}: rows {start} to {start + rows - 1})"
+            parts = ", ".join(f"{t.name} {_size_text(t.wire_nbytes)}" for t in sent)
+            raise InvalidInput(
+                f"the request to model {model!r}{where} would send {_size_text(total)} of tensor "
+                f"data ({parts}), more than the client's limit of {_size_text(max_request_bytes)}: "
+                "pass a larger max_request_bytes= (or None for no limit) to TritonClient or "
+                "AsyncTritonClient, or send fewer rows per call",
+                model=model,
+            )
+        start += rows
+
+
+def _size_text(nbytes: int) -> str:
+    if nbytes < 1024 * 1024:
+        return f"{nbytes:,} bytes"
+    return f"{nbytes:,} bytes ({nbytes / (1024 * 1024):.1f} MiB)"
 
 
 def _by_name(metadata: ModelMetadata, config: ModelConfig, inputs: Any) -> dict[str, Any]:

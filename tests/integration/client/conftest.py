@@ -14,7 +14,7 @@ import shutil
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,39 @@ def triton(client_repository: Path) -> Iterator[EmbeddedServer]:
     server.stop()
 
 
+@pytest.fixture
+def stoppable_triton(tmp_path: Path) -> Iterator[EmbeddedServer]:
+    """A dedicated embedded Triton serving only ``add_sub``, for tests that stop it themselves."""
+    repository = tmp_path / "models"
+    shutil.copytree(MODELS / "add_sub", repository / "add_sub")
+    # A client's open keep-alive connection would hold a stopping server for exit_timeout_s.
+    server = start_server(repository, exit_timeout_s=1)
+    yield server
+    server.stop()  # a no-op when the test stopped it already
+
+
+@pytest.fixture(scope="session")
+def timed_model(triton: EmbeddedServer) -> str:
+    """The ``timed`` model, loaded by the first test that needs it (four stub processes a session
+    that does not need them should not start). It stays loaded: Triton unloads in the
+    background, and the server is not ready until it has finished."""
+    with TritonClient(triton.http_url, timeout_s=120) as admin:
+        admin.load_model("timed")
+    return "timed"
+
+
+def most_at_once(spans: Iterable[Sequence[float]]) -> int:
+    """The largest number of ``[start, end]`` spans that overlap at one moment (touching ends
+    do not overlap: a request that starts as another ends did not run beside it)."""
+    pairs = [(float(start), float(end)) for start, end in spans]
+    events = sorted([(start, 1) for start, _ in pairs] + [(end, -1) for _, end in pairs])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
 def url_of(server: EmbeddedServer, protocol: str) -> str:
     return server.http_url if protocol == "http" else server.grpc_url
 
@@ -102,19 +135,39 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
     return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
-class TLSProxy:
-    """Terminates TLS on a loopback port and forwards the bytes to a plain TCP port."""
+class TCPProxy:
+    """Forwards a loopback port to a plain TCP port, keeping a copy of the bytes each way.
 
-    def __init__(self, target_port: int, cert: Path, key: Path) -> None:
+    ``sent`` is what clients sent towards the server, ``received`` what came back: what really
+    crossed the wire, whatever the client library says it did.
+    """
+
+    def __init__(self, target_port: int) -> None:
         self.port = free_port()
         self._target = target_port
-        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self._context.load_cert_chain(str(cert), str(key))
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._stopped = threading.Event()
         self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._sent = bytearray()
+        self._received = bytearray()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    @property
+    def sent(self) -> bytes:
+        with self._lock:
+            return bytes(self._sent)
+
+    @property
+    def received(self) -> bytes:
+        with self._lock:
+            return bytes(self._received)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._sent.clear()
+            self._received.clear()
 
     def _serve(self) -> None:
         while not self._stopped.is_set():
@@ -124,30 +177,34 @@ class TLSProxy:
                 return
             threading.Thread(target=self._handle, args=(raw,), daemon=True).start()
 
+    def _wrap(self, raw: socket.socket) -> socket.socket | None:
+        """The client's side of one connection, ready to read (``None`` to drop it)."""
+        return raw
+
     def _handle(self, raw: socket.socket) -> None:
-        try:
-            tls = self._context.wrap_socket(raw, server_side=True)
-        except (ssl.SSLError, OSError):
-            raw.close()
+        client = self._wrap(raw)
+        if client is None:
             return
         upstream = socket.create_connection(("127.0.0.1", self._target))
-        self._open |= {tls, upstream}
+        self._open |= {client, upstream}
 
-        def pump(source: socket.socket, sink: socket.socket) -> None:
+        def pump(source: socket.socket, sink: socket.socket, record: bytearray) -> None:
             with contextlib.suppress(OSError):
                 while data := source.recv(65536):
+                    with self._lock:
+                        record += data
                     sink.sendall(data)
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
-        back = threading.Thread(target=pump, args=(upstream, tls), daemon=True)
+        back = threading.Thread(target=pump, args=(upstream, client, self._received), daemon=True)
         back.start()
-        pump(tls, upstream)
+        pump(client, upstream, self._sent)
         back.join()
-        tls.close()
+        client.close()
         upstream.close()
-        self._open -= {tls, upstream}
+        self._open -= {client, upstream}
 
     def close(self) -> None:
         """Stop listening and end open connections, so Triton does not wait for them to go idle."""
@@ -159,6 +216,31 @@ class TLSProxy:
         for sock in list(self._open):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+class TLSProxy(TCPProxy):
+    """Terminates TLS on a loopback port and forwards the bytes to a plain TCP port."""
+
+    def __init__(self, target_port: int, cert: Path, key: Path) -> None:
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._context.load_cert_chain(str(cert), str(key))
+        super().__init__(target_port)
+
+    def _wrap(self, raw: socket.socket) -> socket.socket | None:
+        try:
+            return self._context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return None
+
+
+@pytest.fixture
+def wire_proxy(triton: EmbeddedServer, protocol: str) -> Iterator[tuple[str, TCPProxy]]:
+    """A URL of the plain server, for the protocol under test, through a recording proxy."""
+    target = triton.options.http_port if protocol == "http" else triton.options.grpc_port
+    proxy = TCPProxy(target)
+    yield f"{protocol}://127.0.0.1:{proxy.port}", proxy
+    proxy.close()
 
 
 @dataclass(frozen=True)

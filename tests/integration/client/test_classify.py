@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from tritonkit.client import Classification, InvalidInput, TritonClient
+
+if TYPE_CHECKING:
+    from conftest import TCPProxy
 
 pytestmark = pytest.mark.integration
 
@@ -56,3 +61,30 @@ def test_classify_refuses_a_model_that_does_not_take_images(client: TritonClient
 def test_classify_refuses_an_unreadable_file(client: TritonClient, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="cannot read image"):
         client.classify("tiny_classifier", tmp_path / "missing.png")
+
+
+def _noise_png(size: int) -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_classify_refuses_an_oversized_image_before_sending_any_of_the_batch(
+    wire_proxy: tuple[str, TCPProxy],
+) -> None:
+    url, proxy = wire_proxy
+    small, big = _png((250, 0, 0)), _noise_png(48)
+    assert 8 * (len(small) + 4) < 2000 < len(big)
+    # one request at a time: a check made request by request would have sent the first
+    with TritonClient(url, max_request_bytes=2000, concurrency=1) as client:
+        assert client.classify("tiny_classifier", small, top_k=1)[0][0].label == "red"
+        assert small in proxy.sent
+        proxy.clear()
+        # nine images for a max_batch_size of 8: the first request would fit, the second not
+        with pytest.raises(InvalidInput) as caught:
+            client.classify("tiny_classifier", [small] * 8 + [big])
+    message = str(caught.value)
+    assert f"(request 2 of 2: rows 8 to 8) would send {len(big) + 4:,} bytes" in message
+    assert "limit of 2,000 bytes" in message and "max_request_bytes=" in message
+    assert small not in proxy.sent and big not in proxy.sent

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from tritonkit.client import RetryPolicy, ServerUnavailable, Timeout, TritonClient
 from tritonkit.server import EmbeddedServer, free_port
+
+from .conftest import url_of
 
 pytestmark = pytest.mark.integration
 
@@ -46,19 +49,29 @@ def test_wait_until_ready_says_the_live_step_timed_out() -> None:
         assert time.monotonic() - started < 1.5
 
 
-@pytest.mark.parametrize("scheme", ["http", "grpc"])
 def test_stopped_server_gives_server_unavailable_after_bounded_retries_within_the_deadline(
-    triton: EmbeddedServer, scheme: str
+    stoppable_triton: EmbeddedServer, protocol: str
 ) -> None:
-    # A port that had a server and has none now: what a stopped server looks like to a client.
     policy = RetryPolicy(max_retries=3, backoff_s=0.05, max_backoff_s=0.1)
-    with TritonClient(f"{scheme}://127.0.0.1:{free_port()}", timeout_s=5, retries=policy) as dead:
-        started = time.monotonic()
-        with pytest.raises(ServerUnavailable, match="gave up after 4 attempts") as caught:
-            dead.server_metadata()
-        elapsed = time.monotonic() - started
-    assert elapsed < 1.5
-    assert caught.value.protocol == scheme
+    a = np.ones((2, 16), np.float32)
+    with TritonClient(url_of(stoppable_triton, protocol), timeout_s=5, retries=policy) as client:
+        # a working client first: its connection and cached model metadata outlive the server
+        assert client.server_metadata().name == "triton"
+        np.testing.assert_array_equal(client.infer("add_sub", {"INPUT0": a, "INPUT1": a})["OUTPUT0"], 2 * a)
+        stoppable_triton.stop()
+        calls = {
+            "server_metadata": client.server_metadata,
+            "infer": lambda: client.infer("add_sub", {"INPUT0": a, "INPUT1": a}),
+        }
+        for name, call in calls.items():
+            started = time.monotonic()
+            with pytest.raises(ServerUnavailable, match="gave up after 4 attempts") as caught:
+                call()
+            elapsed = time.monotonic() - started
+            # four quick refusals and at most 0.3 s of backoff: far inside the 5 s deadline
+            assert elapsed < 2.0, (name, elapsed)
+            assert caught.value.protocol == protocol, name
+        assert client.is_live() is False
 
 
 def test_retries_stop_at_the_deadline_with_the_last_error() -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import concurrent.futures
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from tritonkit.client import InferenceFailed, InvalidInput, Timeout, TritonClient
 from tritonkit.server import EmbeddedServer
+
+from .conftest import most_at_once, url_of
+
+if TYPE_CHECKING:
+    from conftest import TCPProxy
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +124,56 @@ def test_one_client_is_safe_to_share_across_threads(client: TritonClient) -> Non
 def test_outputs_can_be_chosen(client: TritonClient) -> None:
     out = client.infer("add_sub", {"INPUT0": np.ones(16), "INPUT1": np.ones(16)}, outputs=["OUTPUT1"])
     assert list(out) == ["OUTPUT1"]
+
+
+def test_a_per_call_deadline_longer_than_the_clients_timeout_is_honoured(
+    triton: EmbeddedServer, protocol: str
+) -> None:
+    url = triton.http_url if protocol == "http" else triton.grpc_url
+    with TritonClient(url, timeout_s=1.0, retries=0) as short:
+        started = time.monotonic()
+        out = short.infer("slow", np.array([2.0], np.float32), timeout_s=6)
+        assert out["SLEPT"].tolist() == [2.0]
+        assert 2.0 <= time.monotonic() - started < 6
+        # and the client's own, shorter deadline still holds for calls that do not override it
+        with pytest.raises(Timeout, match=r"did not finish within 1 s"):
+            short.infer("slow", np.array([2.0], np.float32))
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_split_batches_go_out_concurrently_but_never_more_than_concurrency_at_once(
+    triton: EmbeddedServer, timed_model: str, protocol: str, concurrency: int
+) -> None:
+    # 12 rows for a max_batch_size of 2: six requests, for a model with four instances, so
+    # the server would run four at once if the client sent them all
+    x = np.arange(12, dtype=np.float32).reshape(12, 1)
+    with TritonClient(url_of(triton, protocol), concurrency=concurrency) as client:
+        out = client.infer(timed_model, x)
+    np.testing.assert_array_equal(out["Y"], x)  # reassembled in order
+    spans = out["SPAN"][::2]  # both rows of a request share its span
+    assert len({tuple(span) for span in spans}) == 6
+    assert most_at_once(spans) == concurrency
+
+
+def test_a_request_over_the_size_limit_is_refused_before_any_byte_of_it_is_sent(
+    wire_proxy: tuple[str, TCPProxy], protocol: str
+) -> None:
+    url, proxy = wire_proxy
+    fits, too_big = b"size-limit-fits", b"size-limit-over" + b"x" * 1000
+    # one request at a time: a check made request by request would have sent the first
+    with TritonClient(url, max_request_bytes=1000, concurrency=1) as client:
+        assert client.infer("identity_bytes", [[fits]])["OUTPUT0"].tolist() == [[fits]]
+        assert fits in proxy.sent  # what the client sends, the proxy sees
+        with pytest.raises(InvalidInput) as caught:
+            client.infer("identity_bytes", [[too_big]])
+        # a split batch: the first request fits, the second does not, and neither goes
+        rows = [[b"size-limit-row-%d" % i] for i in range(8)] + [[too_big]]
+        with pytest.raises(InvalidInput, match=r"request 2 of 2: rows 8 to 8"):
+            client.infer("identity_bytes", rows)
+        assert client.is_live()
+    message = str(caught.value)
+    assert "model 'identity_bytes' would send 1,019 bytes of tensor data (INPUT0 1,019 bytes)" in message
+    assert "limit of 1,000 bytes" in message and "max_request_bytes=" in message
+    assert caught.value.status is None  # found by the client: nothing was answered
+    assert b"size-limit-over" not in proxy.sent
+    assert b"size-limit-row-" not in proxy.sent

@@ -49,7 +49,7 @@ class _Flaky:
 
 def _client_with(fake: _Flaky, protocol: str, **kwargs: Any) -> TritonClient:
     client = TritonClient(f"{protocol}://127.0.0.1:1", **kwargs)
-    client._connection = lambda: fake  # type: ignore[method-assign]
+    client._connection = lambda remaining_s: fake  # type: ignore[method-assign]
     return client
 
 
@@ -96,3 +96,14 @@ def test_no_retry_sleeps_past_the_deadline() -> None:
         with pytest.raises(ServerUnavailable):
             client.server_metadata()
         assert time.monotonic() - started < 0.6
+
+
+def test_http_socket_timeouts_cover_the_calls_deadline_in_a_few_steps() -> None:
+    from tritonkit.client._client import http_socket_timeout
+
+    assert http_socket_timeout(30, 12.5) == 30  # the client's own timeout for ordinary calls
+    assert http_socket_timeout(30, 30) == 30
+    assert http_socket_timeout(30, 30.5) == 60  # never shorter than what the call has left
+    assert http_socket_timeout(2, 119.5) == 128
+    # every deadline up to an hour is served by one of a handful of connections
+    assert len({http_socket_timeout(30, t / 10) for t in range(1, 36_000)}) == 8
