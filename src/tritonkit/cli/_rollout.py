@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from tritonkit.client import TritonClient
 
@@ -55,7 +56,7 @@ def _run(
             try:
                 result = act(client, server_log, lambda text: console.print(f"- {text}", highlight=False))
             except RolloutError as exc:
-                console.print(f"[bold red]error:[/] {exc}", highlight=False)
+                console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
                 raise typer.Exit(1) from None
         checked = (
             ""

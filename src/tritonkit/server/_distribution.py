@@ -38,7 +38,11 @@ def _cache_root() -> Path:
 
 
 def locate_distribution(cache_root: Path | None = None) -> TritonDistribution:
-    """Find the pip-installed tritonserver and make sure its backend folder exists."""
+    """Find the pip-installed tritonserver and make sure its backend folder exists.
+
+    Raises :class:`ServeExtraMissingError` (saying what to ``pip install``) when nvidia-pytriton,
+    which the ``[serve]`` extra brings, is not importable or is incomplete.
+    """
     spec = importlib.util.find_spec("pytriton")
     if spec is None or not spec.submodule_search_locations:
         raise ServeExtraMissingError(f"the embedded Triton server is not installed: {_INSTALL_HINT}")
@@ -58,7 +62,14 @@ def locate_distribution(cache_root: Path | None = None) -> TritonDistribution:
                 f"(Python {python_tag} may not be supported by this nvidia-pytriton); reinstall: "
                 f"pip install --force-reinstall 'tritonkit[serve]'"
             )
-    version = importlib.metadata.version("nvidia-pytriton")
+    try:
+        version = importlib.metadata.version("nvidia-pytriton")
+    except importlib.metadata.PackageNotFoundError:
+        # A pytriton package without its distribution metadata (copied in, or a broken install)
+        raise ServeExtraMissingError(
+            f"the embedded Triton server at {package_dir} has no nvidia-pytriton distribution "
+            f"metadata; reinstall: pip install --force-reinstall 'tritonkit[serve]'"
+        ) from None
     backend_dir = _ensure_backend_dir(
         (cache_root or _cache_root()) / f"backends-pytriton{version}-py{python_tag}", backend_src, stub
     )

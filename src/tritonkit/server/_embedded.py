@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import glob
 import os
 import signal
 import subprocess
@@ -13,7 +12,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Literal
 from ._distribution import TritonDistribution, locate_distribution
 from ._errors import ServerError, ServerStartError
 from ._ports import ensure_ports_free
+from ._reaper import Reaper, new_shm_prefix, remove_regions, remove_stale_shared_memory
 from ._watchdog import HealEvent, StubWatchdog
 
 ModelControlMode = Literal["none", "poll", "explicit"]
@@ -118,14 +117,16 @@ class EmbeddedServer:
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`. Stopping always ends the
     whole process group (backend stubs included) and removes the Python backend's shared-memory
-    regions, however the server ended.
+    regions, however the server ended. If this process dies without stopping the server
+    (``kill -9``, a crash), a reaper process started beside it does the same (see ``_reaper``).
     """
 
     def __init__(self, options: ServerOptions, distribution: TritonDistribution | None = None) -> None:
         self.options = options
         self._distribution = distribution
         self._process: subprocess.Popen[bytes] | None = None
-        self._shm_prefix = f"tritonkit_{os.getpid()}_{uuid.uuid4().hex[:8]}_"
+        self._shm_prefix = new_shm_prefix()
+        self._reaper: Reaper | None = None
         self._log_path: Path | None = options.log_file
         self._watchdog: StubWatchdog | None = None
         self.on_heal: Callable[[HealEvent], None] | None = None
@@ -233,6 +234,7 @@ class EmbeddedServer:
         """Start tritonserver and return once it reports ready; raise :class:`ServerStartError`."""
         if self.is_running():
             raise ServerError("the server is already running")
+        self._dist()  # first: a missing [serve] extra is the error to show, not a port or a path
         repo = self.options.repository
         if not self.options.repository_in_object_store and not Path(repo).is_dir():
             raise ServerStartError(
@@ -245,10 +247,15 @@ class EmbeddedServer:
         )
         if opts.sagemaker_port is not None:
             ensure_ports_free("0.0.0.0", {"sagemaker": opts.sagemaker_port})
+        remove_stale_shared_memory()
         if self._log_path is None:
             fd, name = tempfile.mkstemp(prefix="tritonserver-", suffix=".log")
             os.close(fd)
             self._log_path = Path(name)
+        # The reaper first: from the moment tritonserver exists, something outlives this process
+        # to end it and remove its shared memory, however this process ends.
+        self._reaper = Reaper(self._shm_prefix, grace_s=opts.exit_timeout_s + 5, log_path=self._log_path)
+        self._reaper.start()
         log = open(self._log_path, "ab")
         try:
             self._process = subprocess.Popen(
@@ -260,9 +267,13 @@ class EmbeddedServer:
                 start_new_session=True,  # one process group: server + stubs, killed together
                 preexec_fn=_die_with_parent if opts.die_with_parent else None,
             )
+        except BaseException:
+            self._release_reaper()
+            raise
         finally:
             log.close()
         try:
+            self._reaper.watch(self._process.pid)
             self._wait_ready(timeout_s)
             remote = opts.repository_in_object_store
             # Poll mode heals by touching the model's files, which an object store cannot do.
@@ -324,6 +335,7 @@ class EmbeddedServer:
         """Stop the server: SIGTERM, a bounded wait, then SIGKILL of the whole process group."""
         process = self._process
         if process is None:
+            self._release_reaper()
             return None
         if self._watchdog is not None:
             self._watchdog.stop()
@@ -340,14 +352,16 @@ class EmbeddedServer:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(process.pid, signal.SIGKILL)
         code = process.wait()
-        self._remove_shared_memory()
+        remove_regions(self._shm_prefix)
         self._process = None
+        self._release_reaper()
         return code
 
-    def _remove_shared_memory(self) -> None:
-        for path in glob.glob(f"/dev/shm/{self._shm_prefix}*"):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+    def _release_reaper(self) -> None:
+        """Nothing is left to reap: let the reaper find that out and exit."""
+        if self._reaper is not None:
+            self._reaper.release()
+            self._reaper = None
 
     def _dist(self) -> TritonDistribution:
         if self._distribution is None:
