@@ -59,10 +59,16 @@ def build_repo(
     ] = "embedded",
     max_batch_size: Annotated[int, typer.Option(help="Largest batch the models accept.")] = 16,
     instances: Annotated[
-        int | None, typer.Option(help="Classifier instances (default: sized to cores).")
+        int | None,
+        typer.Option(
+            help="Classifier instances (default: 1, which runs a batch's requests in parallel on the cores)."
+        ),
     ] = None,
     preprocess_instances: Annotated[
-        int | None, typer.Option(help="Preprocessor instances (default: half the cores).")
+        int | None,
+        typer.Option(
+            help="Preprocessor instances (default: 1, which decodes a batch's images on one thread per core)."
+        ),
     ] = None,
     intra_op_threads: Annotated[
         int | None, typer.Option(help="onnxruntime threads per classifier instance (default: cores).")

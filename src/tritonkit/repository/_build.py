@@ -56,6 +56,7 @@ from ._errors import BuildOptionsError
 from ._labels import check_label_count, labels_bytes, read_labels
 from ._names import classifier_name, preprocess_name, validate_model_name
 from ._publish import (
+    STAGE_PREFIX,
     StagedModel,
     next_version,
     prune_versions,
@@ -206,7 +207,7 @@ def build_repository(
         names = [m.name for m in staged]
         with repository_lock(repo) as stage_root:
             version = next_version(repo, names)
-            with tempfile.TemporaryDirectory(prefix="stage-", dir=stage_root) as stage_dir:
+            with tempfile.TemporaryDirectory(prefix=STAGE_PREFIX, dir=stage_root) as stage_dir:
                 staging = Path(stage_dir)
                 for staged_model in staged:
                     staged_model.version_files[MANIFEST_FILENAME] = _manifest(

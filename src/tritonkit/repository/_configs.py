@@ -25,6 +25,7 @@ ModelConfig: TypeAlias = model_config_pb2.ModelConfig
 ENSEMBLE_INPUT = "IMAGE"
 ENSEMBLE_OUTPUT = "SCORES"
 LABELS_FILENAME = "labels.txt"
+CONFIG_FILENAME = "config.pbtxt"
 # The name of the tensor that flows from the preprocessor to the classifier inside the ensemble.
 _PIXELS_TENSOR = "preprocessed_image"
 

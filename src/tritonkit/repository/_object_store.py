@@ -19,8 +19,9 @@ model — the models an ensemble calls before the ensemble — and, within a mod
    complete, so the config is the commit point.
 
 Existing versions are never overwritten (:class:`VersionExistsError`, raised before anything is
-uploaded). A failed upload is undone newest first: restored files, then deleted objects (best
-effort: the store has no transactions, and the pinned configs keep a leftover invisible).
+uploaded), and a local version that would not load (see :mod:`._loadable`) is never uploaded.
+A failed upload is undone newest first: restored files, then deleted objects (best effort: the
+store has no transactions, and the pinned configs keep a leftover invisible).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from ._errors import (
     S3ExtraMissingError,
     VersionExistsError,
 )
+from ._loadable import check_loadable
 from ._publish import CONFIG_FILENAME, existing_versions
 
 SCHEME = "s3://"
@@ -351,6 +353,9 @@ def publish_to_object_store(
             f"version {number} of {', '.join(taken)} is already in {target}; versions in an object "
             "store are never overwritten: publish another version number"
         )
+    for name in names:
+        # A version a polling Triton cannot load is retried, and its ensemble reloaded, every poll.
+        check_loadable(repo / name, number)
     uploads = [_plan(repo, target, name, number, [*stored[name], number]) for name in names]
 
     from botocore.exceptions import BotoCoreError, ClientError

@@ -8,8 +8,13 @@ then published model by model:
   last, its ``config.pbtxt`` with ``os.replace`` (a polling Triton reads the config to decide
   what to load, so it must never name a version that is not complete).
 
+Before the first rename, every staged version is checked to load (see :mod:`._loadable`): a
+version Triton cannot load would be retried, and its ensemble reloaded, on every poll.
+
 Existing versions are never overwritten; pruning moves a version out of the repository with one
-``rename`` before deleting it. Builds into one repository are serialised with a lock file.
+``rename`` before deleting it. Builds into one repository are serialised with a lock file; a
+publish that was killed leaves at most its staging folder, which the next holder of the lock
+removes.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._configs import CONFIG_FILENAME
 from ._errors import PublishError
+from ._loadable import check_loadable
 
-CONFIG_FILENAME = "config.pbtxt"
+STAGE_PREFIX = "stage-"  # staging folders are made only under the lock, so any found there is stale
 
 
 @dataclass
@@ -68,9 +75,16 @@ def repository_lock(repo: Path) -> Iterator[Path]:
     with open(root / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            _remove_stale_stages(root)
             yield root
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _remove_stale_stages(root: Path) -> None:
+    # A publish killed mid-way (SIGKILL, power loss) never ran its cleanup; its lock died with it.
+    for stale in root.glob(f"{STAGE_PREFIX}*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -103,21 +117,32 @@ def _fill_version(version_dir: Path, files: dict[str, Path | bytes]) -> None:
 
 
 def stage_models(staging: Path, models: Sequence[StagedModel], version: int) -> None:
-    """Write every model's new version (and model-level files) under ``staging``."""
-    for model in models:
-        model_dir = staging / model.name
-        _fill_version(model_dir / str(version), model.version_files)
-        for name, data in model.model_files.items():
-            (model_dir / name).write_bytes(data)
-        (model_dir / CONFIG_FILENAME).write_text(model.config_text)
+    """Write every model's new version (and model-level files) under ``staging``.
+
+    Raises :class:`PublishError` when a file cannot be written (the repository is not touched).
+    """
+    try:
+        for model in models:
+            model_dir = staging / model.name
+            _fill_version(model_dir / str(version), model.version_files)
+            for name, data in model.model_files.items():
+                (model_dir / name).write_bytes(data)
+            (model_dir / CONFIG_FILENAME).write_text(model.config_text)
+    except OSError as exc:
+        raise PublishError(
+            f"staging version {version} in {staging} failed, nothing was published: {exc}"
+        ) from exc
 
 
 def publish_staged(repo: Path, staging: Path, models: Sequence[StagedModel], version: int) -> None:
     """Move staged models into ``repo`` in order: one rename per model or version, config last.
 
-    If any step fails, the steps already taken are undone in reverse order, so the repository
-    ends as it began.
+    First every staged version must pass :func:`check_loadable`; a version that would not load
+    is refused before anything moves. If any step fails, the steps already taken are undone in
+    reverse order, so the repository ends as it began.
     """
+    for model in models:
+        check_loadable(staging / model.name, version)
     repo.mkdir(parents=True, exist_ok=True)
     for model in models:
         _refuse_links(repo, repo / model.name)

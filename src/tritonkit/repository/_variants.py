@@ -18,6 +18,7 @@ from ._configs import ModelConfig, render_config
 from ._errors import PublishError
 from ._publish import (
     CONFIG_FILENAME,
+    STAGE_PREFIX,
     StagedModel,
     existing_versions,
     next_version,
@@ -67,7 +68,7 @@ def publish_config_variant(
             files = _version_files(source)
             files[MANIFEST] = _manifest(source, name, version, record_key, record)
             staged.append(StagedModel(name=name, config_text=render_config(config), version_files=files))
-        with tempfile.TemporaryDirectory(prefix="stage-", dir=stage_root) as stage_dir:
+        with tempfile.TemporaryDirectory(prefix=STAGE_PREFIX, dir=stage_root) as stage_dir:
             staging = Path(stage_dir)
             stage_models(staging, staged, version)
             publish_staged(repo, staging, staged, version)

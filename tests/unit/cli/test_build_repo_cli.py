@@ -132,3 +132,57 @@ def test_build_repo_console_script_is_the_same_command(tmp_path: Path, onnx_mode
     )
     assert result.returncode == 0, result.stderr
     assert existing_versions(repo / "tiny_classifier") == [1]
+
+
+def _nudge_bias(path: Path, offset: float) -> None:
+    """Move the first class's logit by ``offset``: an ONNX model a hair away from its source."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    (bias,) = [t for t in model.graph.initializer if t.name == "b"]
+    values = numpy_helper.to_array(bias).copy()
+    values[0] += offset
+    bias.CopyFrom(numpy_helper.from_array(values.astype(np.float32), "b"))
+    onnx.save(model, str(path))
+
+
+def test_parity_atol_decides_whether_a_slightly_different_onnx_model_is_published(
+    tmp_path: Path, onnx_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tritonkit.repository import _build as build_module
+
+    real_export = build_module.export_onnx
+
+    def export_slightly_off(model: object, output: Path, **kwargs: object) -> object:
+        signature = real_export(model, output, **kwargs)  # type: ignore[arg-type]
+        _nudge_bias(output, 1e-4)  # scores move by up to ~2.5e-5, as float32 reordering might
+        return signature
+
+    monkeypatch.setattr(build_module, "export_onnx", export_slightly_off)
+    repo = tmp_path / "repo"
+    argv = ["build-repo", str(onnx_model), "-n", "tiny", "--repo", str(repo)]
+
+    tight = runner.invoke(app, [*argv, "--parity-atol", "1e-6"])
+    assert tight.exit_code == 1, tight.output
+    assert "parity FAILED" in tight.output and "> atol 1e-06" in tight.output
+    assert not repo.exists() or not any(repo.iterdir())
+
+    default = runner.invoke(app, argv)  # 1e-3
+    assert default.exit_code == 0, default.output
+    assert "parity passed" in default.output and "<= atol 1e-03" in default.output
+
+    loose = runner.invoke(app, [*argv, "--parity-atol", "1e-4"])
+    assert loose.exit_code == 0, loose.output
+    assert existing_versions(repo / "tiny_classifier") == [1, 2]
+
+
+def test_instance_help_gives_the_one_instance_defaults() -> None:
+    import typer.main
+
+    command = typer.main.get_command(app).commands["build-repo"]  # type: ignore[attr-defined]
+    helps = {param.name: param.help for param in command.params}
+    assert helps["instances"].startswith("Classifier instances (default: 1,")
+    assert helps["preprocess_instances"].startswith("Preprocessor instances (default: 1,")
+    assert "sized to cores" not in helps["instances"] and "half" not in helps["preprocess_instances"]

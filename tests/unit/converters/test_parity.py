@@ -121,3 +121,26 @@ def test_report_fails_on_top1_disagreement_even_within_atol() -> None:
     )
     assert not report.passed
     assert "top-1 agreement 75% < min 100%" in report.summary()
+
+
+@pytest.mark.tensorflow
+@pytest.mark.slow
+def test_parity_atol_below_the_real_conversion_error_fails_the_build_and_publishes_nothing(
+    keras_file: Path, tmp_path: Path
+) -> None:
+    from tritonkit.repository import BuildOptions, build_repository, existing_versions
+
+    repo = tmp_path / "repo"
+    passed = build_repository(keras_file, BuildOptions(name="k", repository=repo))
+    assert passed.parity is not None and passed.parity.passed
+    conversion_error = passed.parity.max_abs_diff
+    # tf2onnx + onnxruntime reorder float32 arithmetic: a real, tiny, non-zero difference
+    assert 0 < conversion_error < 1e-5
+
+    with pytest.raises(ParityError, match="parity FAILED"):
+        build_repository(
+            keras_file, BuildOptions(name="k", repository=repo, parity_atol=conversion_error / 2)
+        )
+    assert existing_versions(repo / "k_classifier") == [1]
+    just_enough = BuildOptions(name="k", repository=repo, parity_atol=conversion_error * 2)
+    assert build_repository(keras_file, just_enough).version == 2

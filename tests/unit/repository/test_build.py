@@ -14,6 +14,7 @@ from tritonkit.repository import (
     BuildOptionsError,
     InvalidNameError,
     LabelsError,
+    PublishError,
     build_repository,
     existing_versions,
     parse_config,
@@ -192,3 +193,33 @@ def test_bad_names_and_options_are_refused_up_front(tmp_path: Path) -> None:
         BuildOptions(name="m", keep=0)
     with pytest.raises(BuildOptionsError, match="not found"):
         BuildOptions(name="m", samples=(tmp_path / "missing.jpg",))
+
+
+def test_an_nchw_model_marks_its_input_nchw_and_has_the_preprocessor_emit_nchw(tmp_path: Path) -> None:
+    model = make_onnx_classifier(tmp_path / "nchw.onnx", layout="NCHW", size=24)
+    build_repository(model, _options(tmp_path))
+    classifier = parse_config((tmp_path / "repo" / "tiny_classifier" / "config.pbtxt").read_text())
+    assert classifier.input[0].format == classifier.input[0].FORMAT_NCHW
+    assert list(classifier.input[0].dims) == [3, 24, 24]
+    preprocess = parse_config((tmp_path / "repo" / "tiny_preprocess" / "config.pbtxt").read_text())
+    assert preprocess.parameters["layout"].string_value == "NCHW"
+    assert list(preprocess.output[0].dims) == [3, 24, 24]
+
+
+def test_a_staged_model_copy_that_does_not_load_fails_the_build_and_changes_nothing(
+    tmp_path: Path, onnx_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_repository(onnx_model, _options(tmp_path))
+    before = snapshot(tmp_path / "repo")
+    real_copy = publish_module.shutil.copyfile
+
+    def copy_cut_short(source: str, target: str) -> str:
+        real_copy(source, target)
+        if Path(target).name == "model.onnx":  # the file the parity gate passed is not this one
+            Path(target).write_bytes(Path(target).read_bytes()[:200])
+        return target
+
+    monkeypatch.setattr(publish_module.shutil, "copyfile", copy_cut_short)
+    with pytest.raises(PublishError, match=r"tiny_classifier version 2: model\.onnx does not load"):
+        build_repository(onnx_model, _options(tmp_path))
+    assert snapshot(tmp_path / "repo") == before

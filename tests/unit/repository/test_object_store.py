@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,40 @@ def test_a_missing_boto3_says_which_extra_to_install(monkeypatch: pytest.MonkeyP
 
     with pytest.raises(S3ExtraMissingError, match=r"pip install 'tritonkit\[s3\]'"):
         object_store_client("s3://models/repo")
+
+
+class _EmptyBucket:
+    """Just enough of a boto3 S3 client for an empty bucket; records every write."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def head_bucket(self, **_: object) -> None:
+        return None
+
+    def get_paginator(self, _name: str) -> _EmptyBucket:
+        return self
+
+    def paginate(self, **_: object) -> list[dict[str, object]]:
+        return [{}]
+
+    def upload_file(self, _path: str, _bucket: str, key: str) -> None:
+        self.writes.append(key)
+
+    def put_object(self, *, Key: str, **_: object) -> None:
+        self.writes.append(Key)
+
+
+def test_a_local_version_that_would_not_load_is_never_uploaded(tmp_path: Path) -> None:
+    from testsupport import make_onnx_classifier
+    from tritonkit.repository import BuildOptions, PublishError, build_repository, publish_to_object_store
+
+    repo = tmp_path / "repo"
+    build_repository(make_onnx_classifier(tmp_path / "tiny.onnx"), BuildOptions(name="tiny", repository=repo))
+    model = repo / "tiny_classifier" / "1" / "model.onnx"
+    model.write_bytes(model.read_bytes()[:100])  # damaged on disk after it was built
+    bucket = _EmptyBucket()
+
+    with pytest.raises(PublishError, match=r"tiny_classifier version 1: model\.onnx does not load"):
+        publish_to_object_store(repo, "s3://models/repo", client=bucket)
+    assert bucket.writes == []
