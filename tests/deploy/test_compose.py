@@ -88,18 +88,6 @@ def test_every_bind_mount_and_build_context_exists(compose: dict[str, Any], root
     assert (context / "Dockerfile").is_file()
 
 
-def test_dockerfile_pins_the_triton_image_and_adds_only_pillow(deploy_dir: Path) -> None:
-    dockerfile = (deploy_dir / "triton" / "Dockerfile").read_text()
-    assert f"ARG TRITON_IMAGE={TRITON_TAG}" in dockerfile
-    stages = re.findall(r"^FROM (\S+) AS (\S+)$", dockerfile, re.MULTILINE)
-    assert stages == [("${TRITON_IMAGE}", "triton"), ("triton", "sagemaker")]
-    installs = re.findall(r"pip install [^\n]*", dockerfile)
-    assert installs == ['pip install --no-cache-dir "pillow==${PILLOW_VERSION}" \\']
-    assert re.search(r"^ARG PILLOW_VERSION=\d+\.\d+\.\d+$", dockerfile, re.MULTILINE)
-    for script in re.findall(r"^COPY (\S+) ", dockerfile, re.MULTILINE):
-        assert (deploy_dir / "triton" / script).is_file(), script
-
-
 def test_prometheus_config_is_valid_and_scrapes_the_triton_service(
     root: Path, deploy_dir: Path, system_tool: Callable[[str], str]
 ) -> None:

@@ -12,6 +12,7 @@ config last) with configs that pin their versions — checked here after every s
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 import time
@@ -209,6 +210,70 @@ def test_publish_uploads_version_files_then_labels_then_config_and_a_reader_neve
     assert list(parse_config(config.decode()).version_policy.specific.versions) == [2]
 
 
+def test_publish_cli_uploads_the_newest_version_file_by_file_then_each_config_and_nothing_else(
+    local_repo: Path, repo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tritonkit publish LOCAL_REPO s3://...`` as a user types it, against the moto server.
+
+    The CLI builds its own boto3 client; the factory it calls is wrapped (not replaced) so that
+    every object the real client writes is recorded and the store is read back after each write.
+    """
+    from tritonkit.repository import _object_store
+
+    expected = _version_files(local_repo)
+    target = parse_object_store_url(repo_url)
+    reader = object_store_client(target)
+    clients: list[RecordingClient] = []
+    real_factory = _object_store.object_store_client
+
+    def recording_factory(url: Any) -> RecordingClient:
+        client = RecordingClient(
+            real_factory(url),
+            after_write=lambda _key: _assert_configs_name_only_complete_versions(repo_url, expected, reader),
+        )
+        clients.append(client)
+        return client
+
+    monkeypatch.setattr(_object_store, "object_store_client", recording_factory)
+    result = runner.invoke(app, ["publish", str(local_repo), repo_url], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0, result.output
+    assert "version 2 published" in result.output  # the newest version all three models have
+    for model in ("tiny_classifier", "tiny_preprocess", "tiny"):
+        assert f"{repo_url}/{model}/2" in result.output
+    assert f"tritonkit serve --repo {repo_url}" in result.output
+    (client,) = clients
+    relative = [key.removeprefix(target.prefix + "/") for key in client.writes]
+    assert len(relative) == len(set(relative)), "an object was written twice"
+    counted = re.search(r"objects\W+(\d+)", result.output)
+    assert counted and int(counted.group(1)) == len(relative)
+    assert list(dict.fromkeys(key.split("/", 1)[0] for key in relative)) == [
+        "tiny_classifier",
+        "tiny_preprocess",
+        "tiny",
+    ]
+    for model in ("tiny_classifier", "tiny_preprocess", "tiny"):
+        files = [key.split("/", 1)[1] for key in relative if key.split("/", 1)[0] == model]
+        version_part = {f"2/{name}" for name in expected[(model, 2)]}
+        assert set(files[: len(version_part)]) == version_part  # the whole version folder first
+        assert files[-1] == "config.pbtxt"  # the config last
+        assert set(files) - version_part - {"config.pbtxt"} == (
+            set() if model == "tiny_preprocess" else {"labels.txt"}
+        )
+
+    stored = _objects(repo_url)
+    assert {key.removeprefix(target.prefix + "/") for key in stored} == set(relative)  # nothing else
+    assert not any("/1/" in key for key in stored), "version 1 was not asked for"
+    for key in relative:
+        body = reader.get_object(Bucket=target.bucket, Key=target.key(key))["Body"].read()
+        model, rest = key.split("/", 1)
+        if rest.startswith("2/") or rest == "labels.txt":
+            assert body == (local_repo / key).read_bytes(), key
+        else:
+            policy = parse_config(body.decode()).version_policy
+            assert list(policy.specific.versions) == [2], f"{key} must pin the published version"
+
+
 def test_publish_refuses_to_overwrite_an_existing_version(local_repo: Path, repo_url: str) -> None:
     publish_to_object_store(local_repo, repo_url, version=1)
     before = _objects(repo_url)
@@ -335,3 +400,45 @@ def test_build_repo_into_s3_serves_from_it_and_a_second_build_adds_version_2(
             assert after.shape == (1, 4) and not np.allclose(after, before)  # the new weights answer
         finally:
             client.close()
+
+
+@pytest.mark.integration
+def test_serve_cli_serves_an_s3_repository_and_answers_an_inference(repo_url: str, tmp_path: Path) -> None:
+    """`tritonkit serve --repo s3://host:port/bucket/prefix` as a user runs it, on the console script.
+
+    The repository is built into the moto server with ``--target embedded`` (the embedded binary
+    has no onnxruntime backend); the server process reads it with the AWS variables set above.
+    """
+    import tritonclient.http as httpclient
+
+    from testsupport.processes import console_script, read_until_ready, running
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text(LABELS)
+    model = make_onnx_classifier(tmp_path / "tiny.onnx", seed=3)
+    build = ["build-repo", str(model), "-n", "tiny", "--repo", repo_url, "--labels", str(labels)]
+    built = runner.invoke(app, [*build, "--target", "embedded"])
+    assert built.exit_code == 0, built.output
+
+    http_port = free_port()
+    args = [
+        console_script(), "serve", "--repo", repo_url,
+        "--http-port", str(http_port), "--grpc-port", str(free_port()), "--metrics-port", str(free_port()),
+        "--log-file", str(tmp_path / "tritonserver.log"),
+    ]  # fmt: skip
+    with running(args) as process:  # inherits the AWS variables of the s3_endpoint fixture
+        output = read_until_ready(process)
+        assert f"Triton is ready serving {repo_url}" in output, output
+        assert f"http://127.0.0.1:{http_port}" in output
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{http_port}")
+        try:
+            assert client.is_model_ready("tiny")
+            scores = _scores(client, _png((40, 200, 40)))
+        finally:
+            client.close()
+        assert scores.shape == (1, 4) and float(scores.sum()) == pytest.approx(1.0, abs=1e-5)
+
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+        assert process.stdout is not None
+        assert "Stopping Triton" in process.stdout.read()
