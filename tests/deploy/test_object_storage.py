@@ -411,7 +411,7 @@ def test_serve_cli_serves_an_s3_repository_and_answers_an_inference(repo_url: st
     """
     import tritonclient.http as httpclient
 
-    from testsupport.processes import console_script, read_until_ready, running
+    from testsupport.processes import read_until_ready, running, serve_command
 
     labels = tmp_path / "labels.txt"
     labels.write_text(LABELS)
@@ -421,11 +421,7 @@ def test_serve_cli_serves_an_s3_repository_and_answers_an_inference(repo_url: st
     assert built.exit_code == 0, built.output
 
     http_port = free_port()
-    args = [
-        console_script(), "serve", "--repo", repo_url,
-        "--http-port", str(http_port), "--grpc-port", str(free_port()), "--metrics-port", str(free_port()),
-        "--log-file", str(tmp_path / "tritonserver.log"),
-    ]  # fmt: skip
+    args = [*serve_command(repo_url, http_port), "--log-file", str(tmp_path / "tritonserver.log")]
     with running(args) as process:  # inherits the AWS variables of the s3_endpoint fixture
         output = read_until_ready(process)
         assert f"Triton is ready serving {repo_url}" in output, output

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from testsupport.processes import console_script, read_until_ready, running
+from testsupport.processes import console_script, read_until_ready, running, serve_command
 from tritonkit.server import EmbeddedServer, ServerOptions, free_port, locate_distribution
 
 MODELS = Path(__file__).parent / "models"
@@ -139,15 +139,7 @@ def _wait_for_ping(url: str, process: subprocess.Popen[str], timeout_s: float = 
 @pytest.mark.integration
 def test_serve_sagemaker_answers_ping_and_invocations_and_warns_about_the_binding(repository: Path) -> None:
     port = free_port("0.0.0.0")
-    args = [console_script(), "serve", "--repo", str(repository)]
-    args += [
-        "--http-port",
-        str(free_port()),
-        "--grpc-port",
-        str(free_port()),
-        "--metrics-port",
-        str(free_port()),
-    ]
+    args = serve_command(repository)
     args += ["--sagemaker", "--sagemaker-port", str(port)]
     env = {**os.environ, "SAGEMAKER_TRITON_DEFAULT_MODEL_NAME": MODEL, "NO_COLOR": "1", "COLUMNS": "200"}
     with running(args, env) as process:

@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from testsupport import make_onnx_classifier
-from testsupport.processes import console_script
+from testsupport.processes import console_script, serve_command
 from tritonkit.client import TritonClient
 from tritonkit.repository import BuildOptions, build_repository
 from tritonkit.rollout import RolloutError, VerificationError, rollback, rollout, served_version
-from tritonkit.server import free_port, read_state
+from tritonkit.server import read_state
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             BuildOptions(name="tiny", repository=repo),
         )
     process = subprocess.Popen(
-        [
-            console_script(),
-            "serve",
-            "--repo",
-            str(repo),
-            "--http-port",
-            str(free_port()),
-            "--grpc-port",
-            str(free_port()),
-            "--metrics-port",
-            str(free_port()),
-        ],
+        serve_command(repo),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -19,7 +19,7 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from testsupport.processes import console_script, read_until_ready, running
+from testsupport.processes import console_script, read_until_ready, running, serve_command
 from tritonkit.repository import BuildResult
 from tritonkit.server import free_port, read_state
 
@@ -39,19 +39,10 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _serve_args(repo: Path, http_port: int | None = None, grpc_port: int | None = None) -> list[str]:
-    return [
-        console_script(), "serve", "--repo", str(repo),
-        "--http-port", str(http_port or free_port()),
-        "--grpc-port", str(grpc_port or free_port()),
-        "--metrics-port", str(free_port()),
-    ]  # fmt: skip
-
-
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
 def test_serve_reports_ready_and_stops_cleanly(built_repo: BuildResult, how: signal.Signals) -> None:
     http_port = free_port()
-    with running(_serve_args(built_repo.repository, http_port)) as process:
+    with running(serve_command(built_repo.repository, http_port)) as process:
         output = read_until_ready(process)
         assert "Triton is ready" in output, output
         assert f"http://127.0.0.1:{http_port}" in output
@@ -77,7 +68,7 @@ def test_serve_refuses_a_taken_port_with_a_clear_error(built_repo: BuildResult) 
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            _serve_args(built_repo.repository, http_port=port),
+            serve_command(built_repo.repository, http_port=port),
             capture_output=True,
             text=True,
             timeout=60,
@@ -107,7 +98,7 @@ def test_serve_speaks_grpc_over_tls_with_the_given_certificate(
 
     certs = make_certificates(tmp_path)
     grpc_port = free_port()
-    args = _serve_args(built_repo.repository, grpc_port=grpc_port)
+    args = serve_command(built_repo.repository, grpc_port=grpc_port)
     args += ["--grpc-tls-cert", str(certs.server_cert), "--grpc-tls-key", str(certs.server_key)]
     with running(args) as process:
         output = read_until_ready(process)

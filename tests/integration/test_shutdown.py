@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from testsupport import start_server
-from testsupport.processes import console_script, read_until_ready, running
-from tritonkit.server import find_stubs, free_port
+from testsupport.processes import read_until_ready, running, serve_command
+from tritonkit.server import find_stubs
 
 pytestmark = pytest.mark.integration
 
@@ -163,16 +163,7 @@ def _wait_until_all_gone(pids: list[int], prefix: str, bound_s: float) -> float:
 )
 def test_kill_9_of_serve_leaves_no_server_no_stub_and_no_shared_memory(tmp_path: Path, source: str) -> None:
     repo = _repository(tmp_path / "repo", source)
-    args = [console_script(), "serve", "--repo", str(repo)]
-    args += [
-        "--http-port",
-        str(free_port()),
-        "--grpc-port",
-        str(free_port()),
-        "--metrics-port",
-        str(free_port()),
-    ]
-    with running(args) as serve:
+    with running(serve_command(repo)) as serve:
         assert "Triton is ready" in read_until_ready(serve)
         children = _children(serve.pid)
         (server_pid,) = [p for p in children if _cmdline(p)[0].endswith("/tritonserver")]

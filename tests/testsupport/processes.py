@@ -17,6 +17,18 @@ def console_script(name: str = "tritonkit") -> str:
     return str(Path(sys.executable).parent / name)
 
 
+def serve_command(repo: Path | str, http_port: int | None = None, grpc_port: int | None = None) -> list[str]:
+    """``tritonkit serve --repo REPO`` on the given ports, free ones for the rest."""
+    from tritonkit.server import free_port
+
+    return [
+        console_script(), "serve", "--repo", str(repo),
+        "--http-port", str(http_port or free_port()),
+        "--grpc-port", str(grpc_port or free_port()),
+        "--metrics-port", str(free_port()),
+    ]  # fmt: skip
+
+
 @contextlib.contextmanager
 def running(
     args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None

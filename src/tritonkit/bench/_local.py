@@ -14,17 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonkit.repository import available_cores
+from tritonkit.soak import process_tree
+
 _PROC = Path("/proc")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def available_cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -110,25 +105,6 @@ def find_server_pid(host: str, port: int, protocol: str) -> int | None:
         if argv and argv[0].endswith(b"tritonserver") and wanted.encode() in argv:
             return int(entry.name)
     return None
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with contextlib.suppress(OSError):
-        for task in (_PROC / str(pid) / "task").iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                found += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (the server and its backend stubs)."""
-    order, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        order.append(current)
-        pending += _children(current)
-    return order
 
 
 def _label(pid: int, root: int) -> str:

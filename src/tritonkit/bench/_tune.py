@@ -23,7 +23,13 @@ from google.protobuf import json_format
 from tritonclient.grpc.model_config_pb2 import ModelInstanceGroup
 
 from tritonkit.client import TritonClient, parse_endpoint
-from tritonkit.repository import ModelConfig, parallel_runs_for, parse_config, publish_config_variant
+from tritonkit.repository import (
+    ModelConfig,
+    parallel_runs_for,
+    parse_config,
+    preprocess_threads_for,
+    publish_config_variant,
+)
 from tritonkit.server import ADMIN_KEY_HEADER, EmbeddedServer, ServerOptions, free_port
 
 from ._errors import TuneError
@@ -322,7 +328,7 @@ class Pipeline:
                 config.parameters[THREADS_PARAMETER].string_value = str(candidate.intra_op_threads)
                 config.parameters[PARALLEL_PARAMETER].string_value = str(candidate.parallel_runs)
             else:
-                threads = max(1, available_cores() // candidate.preprocess_instances)
+                threads = preprocess_threads_for(candidate.preprocess_instances)
                 config.parameters[PREPROCESS_THREADS_PARAMETER].string_value = str(threads)
             result[name] = config
         return result

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Group
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from ._console import console, domain_errors, err_console
+from ._console import console, domain_errors
 
 if TYPE_CHECKING:
     from tritonkit.bench import (
@@ -25,19 +22,6 @@ if TYPE_CHECKING:
         ReferenceResult,
         TuneResult,
     )
-
-
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Domain errors, bench's own included, as one red line and exit 1."""
-    from tritonkit.bench import BenchError
-
-    with domain_errors():
-        try:
-            yield
-        except BenchError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
 
 
 def _ints(text: str, option: str) -> tuple[int, ...]:
@@ -264,7 +248,7 @@ def bench(
 
     Exits 1 when any request failed.
     """
-    with _errors():
+    with domain_errors():
         from tritonkit.bench import BenchOptions, run_bench, write_csv, write_json, write_plot
         from tritonkit.server import read_state
 
@@ -387,7 +371,7 @@ def tune(
 ) -> None:
     """Find a faster config for a pipeline: sweep instances, threads and batching on a private
     embedded Triton, and publish the best one within the latency budget as a new version."""
-    with _errors():
+    with domain_errors():
         from tritonkit.bench import SearchSpace, TuneOptions
         from tritonkit.bench import tune as run_tune
 

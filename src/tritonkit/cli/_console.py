@@ -32,6 +32,10 @@ def _domain_errors() -> tuple[type[BaseException], ...]:
         from tritonkit.client import TritonClientError
 
         errors.append(TritonClientError)
+    with contextlib.suppress(ImportError):
+        from tritonkit.bench import BenchError
+
+        errors.append(BenchError)
     return tuple(errors)
 
 

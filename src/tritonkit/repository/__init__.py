@@ -28,7 +28,13 @@ from ._configs import (
     render_config,
     triton_dtype,
 )
-from ._defaults import CpuLayout, available_cores, default_cpu_layout, parallel_runs_for
+from ._defaults import (
+    CpuLayout,
+    available_cores,
+    default_cpu_layout,
+    parallel_runs_for,
+    preprocess_threads_for,
+)
 from ._errors import (
     BuildOptionsError,
     InvalidNameError,
@@ -106,6 +112,7 @@ __all__ = [
     "pin_versions",
     "preprocess_config",
     "preprocess_name",
+    "preprocess_threads_for",
     "publish_config_variant",
     "publish_to_object_store",
     "read_labels",

@@ -51,7 +51,7 @@ from ._configs import (
     preprocess_config,
     render_config,
 )
-from ._defaults import DEFAULT_MAX_BATCH_SIZE, default_cpu_layout, parallel_runs_for
+from ._defaults import DEFAULT_MAX_BATCH_SIZE, default_cpu_layout, parallel_runs_for, preprocess_threads_for
 from ._errors import BuildOptionsError
 from ._labels import check_label_count, labels_bytes, read_labels
 from ._names import classifier_name, preprocess_name, validate_model_name
@@ -390,7 +390,9 @@ def _staged_models(
                     instances=preprocess_instances,
                     parameters={
                         **spec.to_parameters(),
-                        "threads": str(max(1, layout.preprocess_threads // preprocess_instances)),
+                        "threads": str(
+                            preprocess_threads_for(preprocess_instances, layout.preprocess_threads)
+                        ),
                     },
                     input_name=PREPROCESSOR_INPUT,
                     output_name=PREPROCESSOR_OUTPUT,

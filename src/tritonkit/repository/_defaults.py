@@ -65,3 +65,8 @@ def parallel_runs_for(instances: int, intra_op_threads: int) -> int:
     threads when a single instance has several (the extra run fills the cores while the others
     finish, instead of idling until the slowest one does), else one run for the whole batch."""
     return intra_op_threads + 1 if instances == 1 and intra_op_threads > 1 else 1
+
+
+def preprocess_threads_for(instances: int, cores: int | None = None) -> int:
+    """Decoding threads of each preprocessor instance: the cores shared among the instances."""
+    return max(1, (cores or available_cores()) // instances)

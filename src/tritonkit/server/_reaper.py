@@ -52,16 +52,22 @@ def new_shm_prefix() -> str:
     return f"tritonkit_{os.getpid()}_{uuid.uuid4().hex[:8]}_"
 
 
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, process group) of a process, or None if it is gone."""
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, parent pid, process
+    group, ...), or None if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             stat = handle.read()
     except OSError:
         return None
     # The command name (field 2) may contain spaces; everything after its closing ')' is plain.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return fields[0], int(fields[2])
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a process, or None if it is gone."""
+    fields = stat_fields(pid)
+    return None if fields is None else (fields[0], int(fields[2]))
 
 
 def _alive(pid: int) -> bool:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import tritonclient.http as httpclient
 
+from ._reaper import stat_fields
+
 logger = logging.getLogger("tritonkit.server")
 
 _STUB_BINARY = "triton_python_backend_stub"
@@ -53,14 +55,8 @@ class HealEvent:
 
 def _read_stat(pid: int) -> tuple[int, str] | None:
     """(parent pid, state) of a process, or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces; everything after its closing ')' is plain.
-    fields = stat[stat.rfind(")") + 2 :].split()
-    return int(fields[1]), fields[0]
+    fields = stat_fields(pid)
+    return None if fields is None else (int(fields[1]), fields[0])
 
 
 def find_stubs(server_pid: int) -> list[StubProcess]:

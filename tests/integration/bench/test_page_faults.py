@@ -16,10 +16,10 @@ import pytest
 
 from testsupport import make_onnx_classifier, start_server
 from tritonkit.bench import write_photos
-from tritonkit.bench._local import process_tree
 from tritonkit.client import TritonClient
 from tritonkit.repository import BuildOptions, build_repository
 from tritonkit.server import EmbeddedServer
+from tritonkit.soak import process_tree
 
 pytestmark = pytest.mark.integration
 
